@@ -1,0 +1,218 @@
+"""The command line: `charbot [chat|generate|train|corpus|info]`.
+
+Parsing is done before anything heavy is imported, so `--help` and bad flags answer at once. Every
+user error ends as one line on stderr and a non-zero exit status; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from charbot import __version__
+from charbot.config import ModelConfig, SampleConfig, TrainConfig
+from charbot.errors import CharbotError
+from charbot.settings import parse_length, parse_seed, parse_stop, parse_temperature, parse_top_k, parse_top_p
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _typed(parse):
+    def convert(text):
+        try:
+            return parse(text)
+        except CharbotError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    convert.__name__ = parse.__name__.replace("parse_", "")
+    return convert
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text!r}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text!r}")
+    return value
+
+
+def _add_sampling(parser, sample: SampleConfig):
+    parser.add_argument("--temp", type=_typed(parse_temperature), default=sample.temperature,
+                        help=f"sampling temperature, 0 = greedy (default {sample.temperature})")
+    parser.add_argument("--len", type=_typed(parse_length), default=sample.max_chars, dest="length",
+                        help=f"maximum characters to generate (default {sample.max_chars})")
+    parser.add_argument("--top-k", type=_typed(parse_top_k), default=sample.top_k,
+                        help="sample only from the K most likely characters (default off)")
+    parser.add_argument("--top-p", type=_typed(parse_top_p), default=sample.top_p,
+                        help="sample only from the smallest set with probability P (default off)")
+    parser.add_argument("--seed", type=_typed(parse_seed), default=None,
+                        help="random seed; the same seed gives the same text (default: a fresh one, reported)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="checkpoint folder (default: the shipped Shakespeare model)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    sample, model, train = SampleConfig(), ModelConfig(), TrainConfig()
+    parser = _Parser(prog="charbot", description="Chat with a character-level LSTM, generate text, train your own.")
+    parser.add_argument("--version", action="version", version=f"charbot {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    chat = sub.add_parser("chat", help="the interactive chat (the default command)",
+                          description="Each line you type is a seed; the model continues it. /help lists commands.")
+    _add_sampling(chat, sample)
+
+    generate = sub.add_parser("generate", help="continue a seed string and print the result",
+                              description="Continue SEED_TEXT and print it; streams on a terminal.")
+    generate.add_argument("seed_text", metavar="SEED_TEXT", help="text to continue, e.g. 'ROMEO:'")
+    _add_sampling(generate, sample)
+    generate.add_argument("-n", type=_positive_int, default=1, dest="samples", help="number of samples (default 1)")
+    generate.add_argument("--stop", type=_typed(parse_stop), default=(),
+                          help="end each sample after this text (\\n for newline; default: no stop)")
+
+    trainer = sub.add_parser("train", help="train a model on a corpus",
+                             description="Train a character LSTM; keeps OUT/best and a resumable OUT/latest.")
+    trainer.add_argument("--corpus", default=train.corpus, help="'shakespeare' or a path to a UTF-8 text file")
+    trainer.add_argument("--out", type=Path, default=None, help="run folder (default runs/<corpus name>)")
+    trainer.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    trainer.add_argument("--epochs", type=_positive_int, default=train.epochs)
+    trainer.add_argument("--batch-size", type=_positive_int, default=train.batch_size)
+    trainer.add_argument("--seq-len", type=_positive_int, default=train.seq_len)
+    trainer.add_argument("--learning-rate", type=_positive_float, default=train.learning_rate)
+    trainer.add_argument("--patience", type=_positive_int, default=train.patience,
+                         help="epochs without validation improvement before stopping early")
+    trainer.add_argument("--val-fraction", type=_fraction, default=train.val_fraction)
+    trainer.add_argument("--budget", type=_positive_float, default=None, help="stop training after this many seconds")
+    trainer.add_argument("--seed", type=int, default=train.seed)
+    trainer.add_argument("--rnn-units", type=_positive_int, default=model.rnn_units)
+    trainer.add_argument("--num-layers", type=_positive_int, default=model.num_layers)
+    trainer.add_argument("--embedding-dim", type=_positive_int, default=model.embedding_dim)
+    trainer.add_argument("--dropout", type=_fraction, default=model.dropout)
+
+    corpus = sub.add_parser("corpus", help="list or show corpora")
+    corpus_sub = corpus.add_subparsers(dest="corpus_command", parser_class=_Parser, required=True)
+    corpus_sub.add_parser("list", help="each corpus with its size, sha256 and licence")
+    show = corpus_sub.add_parser("show", help="print an excerpt of a corpus")
+    show.add_argument("name", help="'shakespeare' or a path")
+    show.add_argument("--chars", type=_positive_int, default=1000)
+
+    info = sub.add_parser("info", help="describe a checkpoint")
+    info.add_argument("checkpoint", nargs="?", type=Path, default=None, help="checkpoint folder (default: shipped model)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "chat"
+    if args.command is None:
+        args = build_parser().parse_args(["chat", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        if command == "chat":
+            from charbot.repl import run_chat
+
+            return run_chat(args)
+        if command == "generate":
+            from charbot.generate import run_generate
+
+            return run_generate(args)
+        if command == "train":
+            return run_train(args)
+        if command == "corpus":
+            return run_corpus(args)
+        if command == "info":
+            return run_info(args)
+    except CharbotError as error:
+        sys.stderr.write(f"charbot: error: {error}\n")
+        return 1
+    except BrokenPipeError:
+        return 0
+    raise AssertionError(command)
+
+
+def run_train(args) -> int:
+    from charbot.corpus import load_corpus
+    from charbot.progress import RichReporter
+    from charbot.train import train
+
+    corpus = load_corpus(args.corpus)
+    out = args.out or Path("runs") / Path(corpus.name).stem
+    model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
+                               num_layers=args.num_layers, dropout=args.dropout)
+    train_config = TrainConfig(corpus=args.corpus, batch_size=args.batch_size, seq_len=args.seq_len,
+                               epochs=args.epochs, learning_rate=args.learning_rate, patience=args.patience,
+                               val_fraction=args.val_fraction, seed=args.seed, budget_seconds=args.budget or 0.0)
+    result = train(corpus, model_config, train_config, out, resume=args.resume,
+                   reporter=RichReporter(sample=_epoch_sample))
+    return 0 if result.history or result.stopped == "interrupted" else 1
+
+
+def _epoch_sample(model, vocab) -> str:
+    from charbot.engine import Engine
+
+    engine = Engine(model, vocab)
+    state, _ = engine.prime(engine.initial_state(), "\n")
+    return "".join(t.text for t in engine.stream(state, SampleConfig(max_chars=TrainConfig().sample_chars, stop=()), 1))
+
+
+def run_corpus(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from charbot.corpus import catalogue, load_corpus
+
+    console = Console()
+    if args.corpus_command == "list":
+        table = Table(title="corpora")
+        for column in ("name", "characters", "distinct", "sha256", "licence", "source"):
+            table.add_column(column, overflow="fold")
+        for name in catalogue():
+            corpus = load_corpus(name)
+            table.add_row(name, f"{len(corpus.text):,}", str(len(set(corpus.text))), corpus.sha256,
+                          corpus.licence, corpus.source)
+        console.print(table)
+        console.print("any UTF-8 text file is a corpus too: charbot train --corpus PATH", highlight=False)
+        return 0
+    corpus = load_corpus(args.name)
+    sys.stdout.write(corpus.text[: args.chars])
+    if not corpus.text[: args.chars].endswith("\n"):
+        sys.stdout.write("\n")
+    return 0
+
+
+def run_info(args) -> int:
+    from rich.console import Console
+
+    from charbot.checkpoint import default_checkpoint
+    from charbot.describe import describe_checkpoint
+
+    path = args.checkpoint or default_checkpoint()
+    Console().print(describe_checkpoint(path))
+    return 0

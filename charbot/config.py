@@ -1,0 +1,72 @@
+"""Frozen settings for the model, training and sampling, with their defaults.
+
+Configuration flows one way: these defaults -> command-line options -> saved in the checkpoint.
+`chat` and `generate` read `ModelConfig` back from the checkpoint, never from flags.
+This module holds plain data only; it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = 0  # filled from the corpus' vocabulary before building
+    embedding_dim: int = 64  # characters are few; a small embedding is plenty
+    rnn_units: int = 512  # width of each LSTM layer
+    num_layers: int = 2  # stacked LSTM layers
+    dropout: float = 0.1  # applied between layers and before the output, training only
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        return cls(**_known_fields(cls, data))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    corpus: str = "shakespeare"  # catalogue name or a path to a UTF-8 text file
+    batch_size: int = 64  # parallel streams laid through the training split
+    seq_len: int = 128  # characters per truncated back-propagation window
+    epochs: int = 20  # upper bound; early stopping usually ends sooner
+    learning_rate: float = 2e-3  # peak Adam learning rate
+    min_learning_rate_ratio: float = 0.1  # cosine decay ends at peak * this ratio
+    warmup_steps: int = 100  # linear warm-up from zero, steadies early Adam steps
+    clip_norm: float = 1.0  # global gradient-norm clip
+    val_fraction: float = 0.1  # held-out tail, as nanoGPT does on tiny-shakespeare
+    patience: int = 3  # epochs without validation improvement before stopping
+    seed: int = 1234  # weights, dropout and everything random in a run
+    budget_seconds: float = 0.0  # stop training after this much wall time (0 = no limit)
+    sample_chars: int = 200  # length of the sample shown after each epoch
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        return cls(**_known_fields(cls, data))
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    temperature: float = 0.6  # 0 means greedy (argmax)
+    max_chars: int = 500  # length limit of one reply
+    top_k: int = 0  # keep the k most likely characters (0 = off)
+    top_p: float = 1.0  # nucleus: keep the smallest set with this much mass (1.0 = off)
+    stop: tuple[str, ...] = field(default=("\n\n",))  # a reply ends after any of these
+    seed: int | None = None  # None draws a fresh seed, which is then reported
+
+    def replace(self, **changes) -> "SampleConfig":
+        return dataclasses.replace(self, **changes)
+
+
+MAX_CHARS_LIMIT = 100_000  # a longer reply is almost surely a typo for something smaller
+
+
+def _known_fields(cls, data: dict) -> dict:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {key: value for key, value in data.items() if key in names}

@@ -1,0 +1,184 @@
+"""The generation engine: prime a state with text, stream characters, snapshot and restore state.
+
+A `GenState` is an immutable value: the LSTM state (hidden and cell per layer) after the text fed so
+far, plus the logits for the next character. Taking a snapshot is keeping a reference; restoring is
+using it again. The engine yields strings; it never prints.
+
+Speed: characters are produced by a compiled function that samples and steps `CHUNK` characters per
+call, with the state and the settings as tensor inputs (changing the temperature never retraces).
+A stream yields those characters one by one and, when its consumer stops early, re-primes from the
+chunk's start with exactly the characters that were yielded, so the state always matches the text
+the user saw.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from charbot.config import SampleConfig
+from charbot.sampling import next_ids, settings_tensors
+from charbot.vocab import Vocabulary
+
+CHUNK = 16  # characters per compiled call: long enough to amortise the call, short enough to stream
+
+
+@dataclass(frozen=True)
+class GenState:
+    layers: tuple  # ((h, c), ...) each [batch, rnn_units] float32 tensors
+    logits: tf.Tensor  # [batch, vocab] float32: the next character's logits
+    chars: int = 0  # characters fed since the last reset (the model's "memory" size)
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.logits.shape[0])
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    probability: float  # the model's own probability for this character (softmax at temperature 1)
+
+
+def new_seed() -> int:
+    return random.SystemRandom().randrange(1, 2**31 - 1)
+
+
+class Engine:
+    def __init__(self, model, vocab: Vocabulary):
+        self.model = model
+        self.vocab = vocab
+        step = model.step
+
+        @tf.function(reduce_retracing=True)
+        def prime_ids(states, ids):  # ids [batch, time]
+            logits, new_states = model(ids, states, training=False)
+            return new_states, logits[:, -1, :]
+
+        @tf.function(reduce_retracing=True, jit_compile=True)
+        def chunk(states, logits, temperature, top_k, top_p, seed):
+            batch = tf.shape(logits)[0]
+            ids = tf.TensorArray(tf.int32, size=CHUNK)
+            probs = tf.TensorArray(tf.float32, size=CHUNK)
+            for i in tf.range(CHUNK):
+                step_seed = tf.stack([seed[0], seed[1] + i])
+                chosen = next_ids(logits, temperature, top_k, top_p, step_seed)  # [batch]
+                p = tf.gather(tf.nn.softmax(logits), chosen, batch_dims=1)
+                ids = ids.write(i, chosen)
+                probs = probs.write(i, p)
+                logits, states = step(chosen, states)
+                logits.set_shape([None, None])
+            del batch
+            return tf.transpose(ids.stack()), tf.transpose(probs.stack()), states, logits
+
+        self._prime_ids = prime_ids
+        self._chunk = chunk
+
+    # --- state -------------------------------------------------------------------------------
+
+    def initial_state(self, batch_size: int = 1) -> GenState:
+        """Empty memory: zero LSTM state and uniform next-character logits."""
+        return GenState(self.model.zero_state(batch_size), tf.zeros([batch_size, len(self.vocab)], tf.float32), 0)
+
+    def repeat(self, state: GenState, batch_size: int) -> GenState:
+        """The same single-row state copied into `batch_size` rows (for parallel samples)."""
+        tile = lambda t: tf.repeat(t[:1], batch_size, axis=0)  # noqa: E731
+        layers = tuple((tile(h), tile(c)) for h, c in state.layers)
+        return GenState(layers, tile(state.logits), state.chars)
+
+    def prime_ids(self, state: GenState, ids) -> GenState:
+        if len(ids) == 0:
+            return state
+        batch = state.batch_size
+        ids = tf.constant(np.tile(np.asarray(ids, np.int32)[None, :], (batch, 1)))
+        layers, logits = self._prime_ids(state.layers, ids)
+        return GenState(tuple((h, c) for h, c in layers), logits, state.chars + ids.shape[1])
+
+    def prime(self, state: GenState, text: str) -> tuple[GenState, str]:
+        """Feed `text` in one batched call. Returns the new state and the skipped unknown characters."""
+        encoded = self.vocab.encode(text)
+        return self.prime_ids(state, encoded.ids), encoded.skipped
+
+    # --- generation -----------------------------------------------------------------------------
+
+    def stream(self, state: GenState, settings: SampleConfig, seed: int) -> "Stream":
+        return Stream(self, state, settings, seed)
+
+    def sample(self, state: GenState, settings: SampleConfig, seed: int, n: int) -> list[str]:
+        """`n` samples in parallel from the same starting state (row 0 of `state`)."""
+        batch = self.repeat(state, n)
+        texts = [""] * n
+        done = [False] * n
+        settings_t = settings_tensors(settings.temperature, settings.top_k, settings.top_p)
+        step = 0
+        while not all(done) and step < settings.max_chars:
+            ids, _, layers, logits = self._chunk(batch.layers, batch.logits, *settings_t,
+                                                 tf.constant([seed, step], tf.int32))
+            batch = GenState(layers, logits, batch.chars + CHUNK)
+            for row, row_ids in enumerate(ids.numpy()):
+                for char in self.vocab.text_from_ids(row_ids):
+                    if done[row] or len(texts[row]) >= settings.max_chars:
+                        done[row] = True
+                        break
+                    texts[row] += char
+                    if any(texts[row].endswith(stop) for stop in settings.stop if stop):
+                        done[row] = True
+            step += CHUNK
+        return texts
+
+    def top_next(self, state: GenState, k: int = 10) -> list[tuple[str, float]]:
+        """The `k` most likely next characters and their probabilities (row 0)."""
+        probs = tf.nn.softmax(state.logits[0]).numpy()
+        order = np.argsort(-probs)[:k]
+        return [(self.vocab.chars[i], float(probs[i])) for i in order]
+
+
+class Stream:
+    """Iterate for `Token`s; `state` always matches the tokens yielded so far.
+
+    Ends at a stop sequence (included in the text), at `max_chars`, or when the consumer stops.
+    """
+
+    def __init__(self, engine: Engine, state: GenState, settings: SampleConfig, seed: int):
+        self.engine = engine
+        self.settings = settings
+        self.seed = seed
+        self.text = ""
+        self.stopped_by = "interrupted"  # until the stream ends by itself
+        self._start = state  # state at the start of the current chunk
+        self._chunk_ids: list[int] = []  # ids of the current chunk yielded so far
+
+    @property
+    def state(self) -> GenState:
+        """The state after exactly the characters yielded so far."""
+        return self.engine.prime_ids(self._start, self._chunk_ids)
+
+    def __iter__(self):
+        settings = self.settings
+        settings_t = settings_tensors(settings.temperature, settings.top_k, settings.top_p)
+        stops = [stop for stop in settings.stop if stop]
+        vocab = self.engine.vocab
+        step = 0
+        while len(self.text) < settings.max_chars:
+            start = self._start
+            ids, probs, layers, logits = self.engine._chunk(
+                start.layers, start.logits, *settings_t, tf.constant([self.seed, step], tf.int32)
+            )
+            for char_id, prob in zip(ids.numpy()[0], probs.numpy()[0]):
+                char = vocab.chars[char_id]
+                self._chunk_ids.append(int(char_id))
+                self.text += char
+                yield Token(char, float(prob))
+                if any(self.text.endswith(stop) for stop in stops):
+                    self.stopped_by = "stop"
+                    return
+                if len(self.text) >= settings.max_chars:
+                    self.stopped_by = "length"
+                    return
+            self._start = GenState(tuple(layers), logits, start.chars + CHUNK)
+            self._chunk_ids = []
+            step += CHUNK
+        self.stopped_by = "length"

@@ -1,0 +1,119 @@
+import json
+
+import numpy as np
+import pytest
+
+from charbot.corpus import (
+    build_shakespeare, lay_out, load_corpus, manifest_path, sha256_text, shakespeare_from_markdown, split,
+)
+from charbot.errors import CharbotError
+
+MARKDOWN = """# A Play of Our Own
+
+## ACT I
+
+### SCENE I. A quay.
+
+_Enter WREN and ASHER, with nets and
+a lantern_
+
+**WREN**  
+The tide is in; \\[and\\] the boats are out.  
+_\\[Aside]_  
+Say nothing of the storm.
+
+**ASHER**  
+_\\[To WREN]_  
+I say it _\\[laughing]_ all the same.
+
+*Exit Wren.*
+
+And so I stay alone.
+
+[Within]_  
+
+**Chorus**  
+Sing low.
+
+### SCENE II. The shore.
+
+Nobody speaks this line.
+
+**WREN**  
+One more.  
+**ASHER**  
+And mine.
+"""
+
+
+def test_markdown_becomes_speaker_layout():
+    assert shakespeare_from_markdown(MARKDOWN) == (
+        "WREN:\nThe tide is in; [and] the boats are out.\nSay nothing of the storm.\n\n"
+        "ASHER:\nI say it all the same.\nAnd so I stay alone.\n\n"
+        "CHORUS:\nSing low.\n\n"
+        "WREN:\nOne more.\n\nASHER:\nAnd mine.\n\n"
+    )
+
+
+def test_shakespeare_build_is_deterministic_and_matches_manifest():
+    first, second = build_shakespeare(), build_shakespeare()
+    manifest = json.loads(manifest_path("shakespeare").read_text())
+    assert sha256_text(first) == sha256_text(second) == manifest["sha256"]
+    assert len(first) == manifest["characters"]
+    assert first.startswith("THESEUS:\nNow, fair Hippolyta") or first.count("\n\n") > 20000
+    assert "**" not in first and "_[" not in first
+
+
+def test_text_file_corpus_with_non_ascii(tmp_path):
+    path = tmp_path / "mixed.txt"
+    text = "Ünïcödé façade — 東京の夜、静かな雨。\n" * 20
+    path.write_text(text, encoding="utf-8")
+    corpus = load_corpus(str(path))
+    assert corpus.text == text and corpus.sha256 == sha256_text(text)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "does not exist"),
+        (b"", "has 0 characters"),
+        (b"tiny", "has 4 characters"),
+        (b"a" * 200 + b"\xff\xfe" + b"b" * 10, "offset 200"),
+    ],
+)
+def test_bad_corpus_files_give_one_clear_line(tmp_path, content, message):
+    path = tmp_path / "corpus.txt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(CharbotError, match=message) as error:
+        load_corpus(str(path))
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_catalogue_name():
+    with pytest.raises(CharbotError, match="unknown corpus 'sonnets'"):
+        load_corpus("sonnets")
+
+
+def test_split_keeps_the_tail_for_validation():
+    ids = np.arange(100)
+    train, val = split(ids, 0.1)
+    assert list(train) == list(range(90)) and list(val) == list(range(90, 100))
+
+
+def test_layout_continues_each_stream_from_window_to_window():
+    ids = np.arange(1000, dtype=np.int32)
+    layout = lay_out(ids, batch_size=4, seq_len=10)
+    assert layout.num_windows == (999 // 4) // 10
+    for k in range(layout.num_windows - 1):
+        x, y = layout.window(k)
+        x_next, _ = layout.window(k + 1)
+        assert (x_next[:, 0] == x[:, -1] + 1).all()  # row i of window k+1 starts where row i of k ended
+        assert (y == x + 1).all()  # targets are the next characters
+    # The streams are disjoint, contiguous slices of the text, in order.
+    assert (layout.inputs[1:, 0] == layout.inputs[:-1, -1] + 1).all()
+
+
+def test_layout_refuses_a_split_too_small_and_names_the_settings():
+    with pytest.raises(CharbotError, match="--batch-size 64 x --seq-len 128.*lower --batch-size or --seq-len"):
+        lay_out(np.arange(5000), batch_size=64, seq_len=128)
