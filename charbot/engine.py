@@ -17,7 +17,12 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
+
+from charbot.tfload import load_tensorflow
+
+load_tensorflow()
+
+import tensorflow as tf  # noqa: E402
 
 from charbot.config import SampleConfig
 from charbot.sampling import next_ids, settings_tensors

@@ -10,8 +10,12 @@ This module builds and runs the network; it does not train, sample or load files
 
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
+from charbot.tfload import load_tensorflow
+
+load_tensorflow()
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from charbot.config import ModelConfig
 

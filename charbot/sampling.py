@@ -13,8 +13,12 @@ stateless seed so the same seed gives the same characters.
 
 from __future__ import annotations
 
-import tensorflow as tf
-import tensorflow_probability as tfp
+from charbot.tfload import load_tensorflow
+
+load_tensorflow()
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_probability as tfp  # noqa: E402
 
 _TINY_TEMPERATURE = 1e-6  # stands in for 0 inside the division; the greedy branch is used then
 

@@ -54,10 +54,10 @@ class Trainer:
     """Owns the model, the optimizer and the compiled steps of one training run."""
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, total_steps: int):
+        from charbot.model import build_model  # first: imports TensorFlow quietly
+
         import keras
         import tensorflow as tf
-
-        from charbot.model import build_model
 
         self.tf = tf
         self.config = train_config
@@ -235,12 +235,14 @@ def train(
     result = TrainResult()
     epoch, window, elapsed = 0, 0, 0.0
     bad_epochs = 0
+    epoch_losses: list[float] = []  # this epoch's window losses, kept across a resume
     states = trainer.model.zero_state(train_config.batch_size)
     if resumed is not None:
         states = trainer.restore(resumed)
         position = resumed.resume
         epoch, window, elapsed = position["epoch"], position["window"], position["elapsed"]
         bad_epochs = position["bad_epochs"]
+        epoch_losses = list(position["epoch_losses"])
         result.history = resumed.metrics.get("epochs", [])
         result.best_val_loss = position["best_val_loss"]
         result.best_epoch = position["best_epoch"]
@@ -259,6 +261,7 @@ def train(
         resume_state = None
         if with_position:
             resume_state = {"epoch": epoch, "window": window, "elapsed": elapsed, "bad_epochs": bad_epochs,
+                            "epoch_losses": epoch_losses,
                             "best_val_loss": result.best_val_loss, "best_epoch": result.best_epoch}
         checkpoint.save(
             out / name, weights=checkpoint.model_weights(trainer.model), model_config=model_config,
@@ -273,7 +276,7 @@ def train(
     windows_run = 0
     with _StopFlag() as stop:
         while epoch < train_config.epochs:
-            epoch_start, epoch_losses, chars = time.perf_counter(), [], 0
+            epoch_start, chars = time.perf_counter(), 0
             report("epoch_start", epoch=epoch + 1, window=window)
             while window < windows:
                 x, y = train_layout.window(window)
@@ -310,7 +313,7 @@ def train(
                 result.best_val_loss, result.best_epoch, bad_epochs = val_loss, epoch + 1, 0
             else:
                 bad_epochs += 1
-            epoch, window = epoch + 1, 0
+            epoch, window, epoch_losses = epoch + 1, 0, []
             states = trainer.model.zero_state(train_config.batch_size)
             if budget and elapsed >= budget:
                 result.stopped = "budget"

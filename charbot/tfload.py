@@ -1,0 +1,46 @@
+"""Import TensorFlow late and quietly.
+
+TensorFlow 2.21 prints C++ start-up notes (CUDA probing, oneDNN) straight to file descriptor 2 while
+it imports and first touches a device, and TF_CPP_MIN_LOG_LEVEL no longer silences all of them.
+They are noise in a terminal program, so stderr is pointed at /dev/null for exactly that span; an
+import that fails restores stderr first, so real errors are still shown. Set CHARBOT_TF_LOGS=1 to
+see everything.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+_lock = threading.Lock()
+_loaded = False
+
+
+def load_tensorflow() -> None:
+    """Import tensorflow, keras and tensorflow_probability once, with the start-up noise hidden."""
+    global _loaded
+    with _lock:
+        if _loaded:
+            return
+        if os.environ.get("CHARBOT_TF_LOGS") == "1":
+            _import_all()
+        else:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            try:
+                with open(os.devnull, "w") as devnull:
+                    os.dup2(devnull.fileno(), 2)
+                    _import_all()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+        _loaded = True
+
+
+def _import_all() -> None:
+    import keras  # noqa: F401
+    import tensorflow as tf
+    import tensorflow_probability  # noqa: F401
+
+    tf.config.list_physical_devices()  # device discovery prints too; do it now, while quiet

@@ -1,0 +1,111 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from charbot import checkpoint
+from charbot.errors import CharbotError
+
+
+def copy(tiny_checkpoint, tmp_path):
+    target = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, target)
+    return target
+
+
+def test_round_trip_restores_identical_weights_and_settings(tiny_checkpoint, tmp_path):
+    model, data = checkpoint.load_model(tiny_checkpoint)
+    again = tmp_path / "again"
+    checkpoint.save(again, weights=checkpoint.model_weights(model), model_config=data.model_config,
+                    train_config=data.train_config, vocab=data.vocab, corpus=data.config["corpus"],
+                    metrics=data.metrics)
+    reloaded = checkpoint.load(again)
+    assert reloaded.model_config == data.model_config
+    assert reloaded.train_config == data.train_config
+    assert reloaded.vocab == data.vocab
+    assert reloaded.metrics == data.metrics
+    for name, value in data.weights.items():
+        np.testing.assert_array_equal(reloaded.weights[name], value)
+
+
+def test_float16_storage_halves_the_weights(tiny_checkpoint, tmp_path):
+    data = checkpoint.load(tiny_checkpoint)
+    half = tmp_path / "half"
+    checkpoint.save(half, weights=data.weights, model_config=data.model_config, train_config=data.train_config,
+                    vocab=data.vocab, corpus=data.config["corpus"], metrics=data.metrics, float16=True)
+    loaded = checkpoint.load(half)
+    assert all(w.dtype == np.float16 for w in loaded.weights.values())
+    assert (half / "weights.npz").stat().st_size < 0.6 * (tiny_checkpoint / "weights.npz").stat().st_size
+
+
+def test_saving_over_a_checkpoint_leaves_no_temporary_folders(tiny_checkpoint, tmp_path):
+    target = copy(tiny_checkpoint, tmp_path)
+    data = checkpoint.load(target)
+    checkpoint.save(target, weights=data.weights, model_config=data.model_config, train_config=data.train_config,
+                    vocab=data.vocab, corpus=data.config["corpus"], metrics={"changed": True})
+    assert checkpoint.load(target).metrics == {"changed": True}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def _truncate(path):
+    data = (path / "weights.npz").read_bytes()
+    (path / "weights.npz").write_bytes(data[: len(data) // 2])
+
+
+def _corrupt_json(path):
+    (path / "config.json").write_text("{not json")
+
+
+def _flip_byte(path):
+    data = bytearray((path / "vocab.json").read_bytes())
+    data[5] ^= 1
+    (path / "vocab.json").write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: (p / "weights.npz").unlink(), "weights.npz is missing"),
+        (lambda p: (p / "manifest.json").unlink(), "manifest.json is missing"),
+        (_truncate, "weights.npz is truncated"),
+        (_corrupt_json, "config.json is truncated or altered"),
+        (_flip_byte, "vocab.json is corrupt"),
+        (lambda p: (p / "manifest.json").write_text("[]"), "manifest.json is corrupt"),
+    ],
+)
+def test_damaged_checkpoints_name_the_bad_file(tiny_checkpoint, tmp_path, damage, message):
+    target = copy(tiny_checkpoint, tmp_path)
+    damage(target)
+    with pytest.raises(CharbotError, match=message) as error:
+        checkpoint.load_model(target)
+    assert "\n" not in str(error.value)
+
+
+def test_weights_that_do_not_match_the_config_are_refused(tiny_checkpoint, tmp_path):
+    target = tmp_path / "mismatch"
+    data = checkpoint.load(tiny_checkpoint)
+    weights = dict(data.weights)
+    weights["logits/bias"] = np.zeros(3, np.float32)
+    checkpoint.save(target, weights=weights, model_config=data.model_config, train_config=data.train_config,
+                    vocab=data.vocab, corpus=data.config["corpus"], metrics=data.metrics)
+    with pytest.raises(CharbotError, match="logits/bias of shape"):
+        checkpoint.load_model(target)
+
+
+def test_missing_and_non_folder_paths(tmp_path):
+    with pytest.raises(CharbotError, match="does not exist"):
+        checkpoint.load(tmp_path / "nowhere")
+    file = tmp_path / "file.txt"
+    file.write_text("x")
+    with pytest.raises(CharbotError, match="is not a folder"):
+        checkpoint.load(file)
+
+
+def test_nothing_is_a_pickle(tiny_run):
+    for path in (tiny_run / "latest").iterdir():
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                assert all(archive[key].dtype != object for key in archive.files)
+        else:
+            json.loads(path.read_text())

@@ -1,0 +1,84 @@
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from charbot import checkpoint
+from charbot.config import ModelConfig, TrainConfig
+from charbot.corpus import load_corpus
+from charbot.errors import CharbotError
+from charbot.train import train
+
+TINY_MODEL = ModelConfig(embedding_dim=8, rnn_units=24, num_layers=2, dropout=0.2)
+TINY_TRAIN = TrainConfig(batch_size=4, seq_len=16, epochs=2, learning_rate=0.01, warmup_steps=2, patience=5)
+
+
+def test_tiny_model_learns_a_repeated_pattern(tmp_path):
+    path = tmp_path / "pattern.txt"
+    path.write_text("abcde\n" * 400)
+    result = train(load_corpus(str(path)), ModelConfig(embedding_dim=8, rnn_units=32, num_layers=1, dropout=0.0),
+                   TrainConfig(batch_size=8, seq_len=24, epochs=6, learning_rate=0.02, warmup_steps=2), tmp_path / "run")
+    # Uniform guessing over 6 characters costs ln 6 = 1.79 nats; the pattern is fully predictable.
+    assert result.best_val_loss < 0.1
+    assert (tmp_path / "run" / "best" / "weights.npz").is_file()
+
+
+def test_trained_run_records_metrics(tiny_run):
+    metrics = checkpoint.load(tiny_run / "best").metrics
+    assert metrics["best"]["val_loss"] == min(e["val_loss"] for e in metrics["epochs"])
+    assert math.isclose(metrics["best"]["val_bpc"], metrics["best"]["val_loss"] / math.log(2))
+    first, last = metrics["epochs"][0], metrics["epochs"][-1]
+    assert last["val_loss"] < first["val_loss"]
+    assert {"platform", "cpu_count", "tensorflow"} <= set(metrics["machine"])
+    assert all(e["chars_per_second"] > 0 for e in metrics["epochs"])
+
+
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path, play_file):
+    corpus = load_corpus(str(play_file))
+    straight = train(corpus, TINY_MODEL, TINY_TRAIN, tmp_path / "straight")
+    # Stop in the middle of the first epoch (as Ctrl-C would), then resume twice to the end.
+    partial = train(corpus, TINY_MODEL, TINY_TRAIN, tmp_path / "split", max_windows=7)
+    assert partial.stopped == "interrupted" and not partial.history
+    resumed = train(corpus, TINY_MODEL, TINY_TRAIN, tmp_path / "split", resume=True)
+    assert [e["epoch"] for e in resumed.history] == [1, 2]
+    for a, b in zip(straight.history, resumed.history):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4, abs=1e-5)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4, abs=1e-5)
+    one = checkpoint.load(tmp_path / "straight" / "latest").weights
+    two = checkpoint.load(tmp_path / "split" / "latest").weights
+    for name in one:
+        np.testing.assert_allclose(one[name], two[name], rtol=1e-4, atol=1e-5)
+
+
+def test_early_stopping_and_best_checkpoint_kept_apart(tmp_path):
+    # The held-out tail runs the pattern backwards: the better the model learns the training text,
+    # the worse its validation loss, so validation stops improving after the first epochs.
+    path = tmp_path / "reversed_tail.txt"
+    path.write_text("abcd" * 900 + "dcba" * 100)
+    config = TrainConfig(batch_size=4, seq_len=16, epochs=30, learning_rate=0.01, warmup_steps=2, patience=2)
+    result = train(load_corpus(str(path)), ModelConfig(embedding_dim=8, rnn_units=16, num_layers=1, dropout=0.0),
+                   config, tmp_path / "run")
+    assert result.stopped == "early-stopped"
+    assert len(result.history) == result.best_epoch + 2
+    best = checkpoint.load(tmp_path / "run" / "best").metrics
+    assert best["best"]["val_loss"] == pytest.approx(result.best_val_loss)
+    assert len(best["epochs"]) == result.best_epoch  # best/ was written at its epoch, not after
+    latest = checkpoint.load(tmp_path / "run" / "latest").metrics
+    assert len(latest["epochs"]) == len(result.history)
+
+
+def test_existing_run_needs_resume(tiny_run, play_file):
+    with pytest.raises(CharbotError, match="already holds a run: add --resume"):
+        train(load_corpus(str(play_file)), TINY_MODEL, TINY_TRAIN, tiny_run)
+
+
+def test_resume_of_a_folder_without_training_state(tmp_path, tiny_run, play_file):
+    shutil.copytree(tiny_run / "best", tmp_path / "run" / "latest")
+    with pytest.raises(CharbotError, match="holds no training state"):
+        train(load_corpus(str(play_file)), TINY_MODEL, TINY_TRAIN, tmp_path / "run", resume=True)
+
+
+def test_corpus_too_small_for_the_settings(tmp_path, play_file):
+    with pytest.raises(CharbotError, match="lower --batch-size or --seq-len"):
+        train(load_corpus(str(play_file)), TINY_MODEL, TrainConfig(batch_size=512, seq_len=512), tmp_path / "run")
