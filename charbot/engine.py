@@ -88,6 +88,12 @@ class Engine:
         """Empty memory: zero LSTM state and uniform next-character logits."""
         return GenState(self.model.zero_state(batch_size), tf.zeros([batch_size, len(self.vocab)], tf.float32), 0)
 
+    def fresh_state(self) -> GenState:
+        """Where a session starts: the empty memory primed with a blank line, as a speech begins."""
+        state = self.initial_state()
+        context = "\n\n" if "\n" in self.vocab else ""
+        return self.prime(state, context)[0]
+
     def repeat(self, state: GenState, batch_size: int) -> GenState:
         """The same single-row state copied into `batch_size` rows (for parallel samples)."""
         tile = lambda t: tf.repeat(t[:1], batch_size, axis=0)  # noqa: E731

@@ -1,0 +1,63 @@
+"""`charbot generate`: continue a seed string once (or `-n` times) and print it.
+
+Streams on a terminal; prints plain text when piped. The seed used goes to stderr, so a good result
+can be made again with `--seed`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+
+from charbot.config import SampleConfig
+from charbot.errors import CharbotError
+from charbot.render import Renderer
+from charbot.vocab import describe_chars
+
+
+def load_engine(path):
+    """(Engine, CheckpointData) for a checkpoint folder, or the shipped model when `path` is None."""
+    from charbot import checkpoint
+    from charbot.engine import Engine
+
+    if path is None:
+        path = checkpoint.default_checkpoint()
+        if not (path / "manifest.json").is_file():
+            raise CharbotError(f"no shipped model at {path}: train one with 'charbot train' and pass --checkpoint")
+    model, data = checkpoint.load_model(path)
+    return Engine(model, data.vocab), data
+
+
+def run_generate(args) -> int:
+    from charbot.engine import new_seed
+
+    engine, _ = load_engine(args.checkpoint)
+    settings = SampleConfig(temperature=args.temp, max_chars=args.length, top_k=args.top_k, top_p=args.top_p,
+                            stop=args.stop, seed=args.seed)
+    seed = settings.seed if settings.seed is not None else new_seed()
+    errors = Console(stderr=True)
+    state, skipped = engine.prime(engine.fresh_state(), args.seed_text)
+    if skipped:
+        errors.print(f"warning: skipped characters the model does not know: {describe_chars(skipped)}",
+                     style="yellow", markup=False, highlight=False)
+    errors.print(f"seed {seed}", style="dim", highlight=False)
+    renderer = Renderer(Console())
+    if args.samples > 1:
+        for i, text in enumerate(engine.sample(state, settings, seed, args.samples), start=1):
+            renderer.note(f"── sample {i} of {args.samples} ──")
+            renderer.seed(args.seed_text)
+            renderer.text(text)
+            renderer.end_line(args.seed_text + text)
+        return 0
+    renderer.seed(args.seed_text)
+    stream = engine.stream(state, settings, seed)
+    try:
+        for token in stream:
+            renderer.token(token)
+    except KeyboardInterrupt:
+        renderer.end_line(args.seed_text + stream.text)
+        return 130
+    renderer.end_line(args.seed_text + stream.text)
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,73 @@
+"""Showing text: the user's seed, streamed characters, heat colours, warnings and the probs table.
+
+The engine yields `Token`s; this module writes them. Generated text is written as plain text, never
+interpreted as rich markup (`[` is ordinary text in a play). On a terminal the characters are
+flushed as they arrive; when output is piped, the same text is written with no styling at all.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.style import Style
+from rich.table import Table
+
+SEED_STYLE = Style(bold=True)
+REPLY_STYLE = Style(color="cyan")
+NOTE_STYLE = Style(dim=True)
+
+
+def heat_style(probability: float) -> Style:
+    """Red for characters the model thought unlikely, through yellow, to green for confident ones."""
+    p = min(1.0, max(0.0, probability))
+    red = int(255 * min(1.0, 2.0 * (1.0 - p)))
+    green = int(255 * min(1.0, 2.0 * p))
+    return Style(color=f"rgb({red},{green},60)")
+
+
+class Renderer:
+    def __init__(self, console: Console, heat: bool = False):
+        self.console = console
+        self.heat = heat
+
+    @property
+    def styled(self) -> bool:
+        return self.console.is_terminal and self.console.color_system is not None
+
+    def _write(self, text: str, style: Style | None) -> None:
+        if self.styled and style is not None:
+            text = style.render(text, color_system=self.console.color_system)
+        self.console.file.write(text)
+        self.console.file.flush()
+
+    def seed(self, text: str) -> None:
+        self._write(text, SEED_STYLE)
+
+    def token(self, token) -> None:
+        self._write(token.text, heat_style(token.probability) if self.heat else REPLY_STYLE)
+
+    def text(self, text: str) -> None:
+        self._write(text, REPLY_STYLE)
+
+    def end_line(self, text_so_far: str) -> None:
+        """Make sure the next output starts on a fresh line."""
+        if text_so_far and not text_so_far.endswith("\n"):
+            self._write("\n", None)
+
+    def note(self, message: str) -> None:
+        self.console.print(message, style=NOTE_STYLE, markup=False, highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.console.print(message, style="yellow", markup=False, highlight=False)
+
+    def error(self, message: str) -> None:
+        self.console.print(message, style="bold red", markup=False, highlight=False)
+
+    def probs(self, pairs: list[tuple[str, float]]) -> None:
+        table = Table(title="next character", show_edge=False)
+        table.add_column("char")
+        table.add_column("probability", justify="right")
+        table.add_column("")
+        for char, p in pairs:
+            table.add_row(repr(char), f"{p:.3f}", "█" * max(1, round(p * 30)) if p >= 0.005 else "",
+                          style=heat_style(p) if self.heat else None)
+        self.console.print(table)

@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from charbot.config import ModelConfig, SampleConfig
+from charbot.engine import Engine
+from charbot.model import build_model
+from charbot.reference import NumpyLSTM
+from charbot.vocab import Vocabulary
+
+VOCAB = Vocabulary.from_text("abcdefgh \n:")
+
+
+@pytest.fixture(scope="module")
+def engine():
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = build_model(ModelConfig(vocab_size=len(VOCAB), embedding_dim=8, rnn_units=32, num_layers=2))
+    # Larger random weights than the initialiser's, so the distributions are far from uniform.
+    for variable in model.weights:
+        variable.assign(variable.numpy() * 3.0)
+    return Engine(model, VOCAB)
+
+
+def weights_of(model):
+    from charbot.checkpoint import model_weights
+
+    return model_weights(model)
+
+
+def close_states(a, b):
+    for (h1, c1), (h2, c2) in zip(a.layers, b.layers):
+        np.testing.assert_allclose(np.asarray(h1), np.asarray(h2), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(c1), np.asarray(c2), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(a.logits), np.asarray(b.logits), rtol=1e-4, atol=1e-4)
+
+
+def test_compiled_step_matches_numpy_lstm(engine):
+    reference = NumpyLSTM(weights_of(engine.model), num_layers=2)
+    states, ref_states = engine.model.zero_state(2), reference.zero_state(2)
+    step = tf.function(engine.model.step)
+    for ids in ([1, 2], [3, 0], [7, 7], [4, 9]):
+        logits, states = step(tf.constant(ids, tf.int32), states)
+        ref_logits, ref_states = reference.step(np.array(ids), ref_states)
+        np.testing.assert_allclose(logits.numpy(), ref_logits, rtol=1e-4, atol=1e-4)
+
+
+def test_priming_at_once_equals_one_character_at_a_time(engine):
+    at_once, _ = engine.prime(engine.initial_state(), "abc")
+    one_by_one = engine.initial_state()
+    for char in "abc":
+        one_by_one, _ = engine.prime(one_by_one, char)
+    close_states(at_once, one_by_one)
+    assert at_once.chars == one_by_one.chars == 3
+
+
+def test_prime_matches_numpy_on_a_longer_text(engine):
+    text = "abc def\ngh:" * 5
+    state, _ = engine.prime(engine.initial_state(), text)
+    reference = NumpyLSTM(weights_of(engine.model), num_layers=2)
+    ref_states = reference.zero_state(1)
+    for i in VOCAB.ids_from_text(text):
+        logits, ref_states = reference.step(np.array([i]), ref_states)
+    np.testing.assert_allclose(state.logits.numpy(), logits, rtol=1e-4, atol=1e-4)
+
+
+def generate(engine, seed, **settings):
+    state, _ = engine.prime(engine.initial_state(), "ab")
+    stream = engine.stream(state, SampleConfig(**{"max_chars": 60, "stop": (), **settings}), seed)
+    return "".join(token.text for token in stream), stream
+
+
+def test_same_seed_same_text_and_different_seed_different_text(engine):
+    a, _ = generate(engine, 7, temperature=1.0)
+    b, _ = generate(engine, 7, temperature=1.0)
+    c, _ = generate(engine, 8, temperature=1.0)
+    assert a == b and a != c and len(a) == 60
+
+
+def test_temperature_zero_follows_the_argmax(engine):
+    text, _ = generate(engine, 1, temperature=0.0, max_chars=20)
+    state, _ = engine.prime(engine.initial_state(), "ab")
+    expected = ""
+    for _ in range(20):
+        char = VOCAB.chars[int(np.argmax(state.logits.numpy()[0]))]
+        expected += char
+        state, _ = engine.prime(state, char)
+    assert text == expected
+
+
+def test_max_length_and_stop_sequence(engine):
+    text, stream = generate(engine, 3, temperature=1.0, max_chars=37)
+    assert len(text) == 37 and stream.stopped_by == "length"
+    full, _ = generate(engine, 3, temperature=1.0, max_chars=60)
+    stop = full[10:12]
+    cut, stream = generate(engine, 3, temperature=1.0, max_chars=60, stop=(stop,))
+    assert cut == full[: full.index(stop) + len(stop)] and stream.stopped_by == "stop"
+
+
+@pytest.mark.parametrize("stop_after", [1, 5, 16, 17, 40])
+def test_a_stream_broken_off_leaves_the_state_of_the_yielded_text(engine, stop_after):
+    start, _ = engine.prime(engine.initial_state(), "ab")
+    stream = engine.stream(start, SampleConfig(temperature=1.0, max_chars=100, stop=()), 5)
+    seen = ""
+    for token in stream:
+        seen += token.text
+        if len(seen) == stop_after:
+            break
+    expected, _ = engine.prime(start, seen)
+    close_states(stream.state, expected)
+    assert stream.state.chars == start.chars + stop_after
+
+
+def test_unknown_characters_are_skipped_and_an_empty_seed_continues(engine):
+    state, _ = engine.prime(engine.initial_state(), "ab")
+    with_unknown, skipped = engine.prime(state, "a€Zb🙂")
+    plain, _ = engine.prime(state, "ab")
+    assert skipped == "€Z🙂"
+    close_states(with_unknown, plain)
+    same, skipped = engine.prime(state, "")
+    assert same is state and skipped == ""
+
+
+def test_parallel_samples_differ_and_reproduce(engine):
+    state, _ = engine.prime(engine.initial_state(), "ab")
+    settings = SampleConfig(temperature=1.0, max_chars=30, stop=())
+    first = engine.sample(state, settings, seed=4, n=3)
+    assert first == engine.sample(state, settings, seed=4, n=3)
+    assert len(set(first)) == 3 and all(len(t) == 30 for t in first)
+
+
+def test_top_next_is_a_distribution(engine):
+    state, _ = engine.prime(engine.initial_state(), "abc")
+    pairs = engine.top_next(state, k=len(VOCAB))
+    assert sum(p for _, p in pairs) == pytest.approx(1.0, abs=1e-5)
+    assert [p for _, p in pairs] == sorted((p for _, p in pairs), reverse=True)
