@@ -129,11 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = ("chat", "generate", "train", "corpus", "info")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["chat", *argv]  # `charbot [chat options]` is the chat
     args = build_parser().parse_args(argv)
-    command = args.command or "chat"
-    if args.command is None:
-        args = build_parser().parse_args(["chat", *(argv if argv is not None else sys.argv[1:])])
+    command = args.command
     try:
         if command == "chat":
             from charbot.repl import run_chat

@@ -1,0 +1,31 @@
+# Two commands do all the set-up: `make chat` (the main job) and `make test` (the test suite).
+# Both create or reuse the virtual environment in .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: chat test bench install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+chat: $(STAMP)
+	@$(BIN)/charbot chat
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/generate_speed.py
+	$(BIN)/python bench/train_speed.py
+	$(BIN)/python bench/startup.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,255 @@
+"""The chat: a prompt-toolkit loop that streams replies through rich.
+
+The prompt appears at once; TensorFlow and the model load in a background thread while the user types
+(the toolbar says "loading" until then, and a line sent early waits for the model). On a terminal:
+history in the user's data folder, tab completion of slash commands, Alt-Enter for a newline, a
+bottom toolbar with the live settings. With stdin not a terminal, lines are read as a script and the
+output is plain text. This module never imports training.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import Completer, Completion
+from prompt_toolkit.formatted_text import HTML
+from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings
+from rich.console import Console
+
+from charbot import commands
+from charbot.config import SampleConfig
+from charbot.errors import CharbotError
+from charbot.render import Renderer
+from charbot.resources import data_dir
+from charbot.session import Session
+from charbot.settings import show_stop
+
+
+class ModelLoader:
+    """Loads a checkpoint into an engine on a background thread, and warms its compiled code."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.ready = threading.Event()
+        self.engine = None
+        self.checkpoint = None
+        self.error: str | None = None
+
+    def start(self) -> "ModelLoader":
+        threading.Thread(target=self._load, name="charbot-loader", daemon=True).start()
+        return self
+
+    def _load(self) -> None:
+        try:
+            from charbot.generate import load_engine
+
+            engine, data = load_engine(self.path)
+            warm_up(engine)
+            self.engine, self.checkpoint = engine, data
+        except CharbotError as error:
+            self.error = str(error)
+        except Exception as error:  # a bug, but the prompt must stay usable to say so
+            self.error = f"could not load the model: {type(error).__name__}: {error}"
+        finally:
+            self.ready.set()
+
+    def wait(self):
+        while not self.ready.wait(0.1):  # short waits keep Ctrl-C responsive
+            pass
+        if self.error:
+            raise CharbotError(self.error)
+        return self.engine, self.checkpoint
+
+
+def warm_up(engine) -> None:
+    """Trace and compile prime and generation now, so the first reply starts at full speed."""
+    state = engine.fresh_state()
+    state, _ = engine.prime(state, engine.vocab.chars[:3])
+    state, _ = engine.prime(state, engine.vocab.chars[:5])  # a second length: shapes relax, no retrace later
+    for _ in engine.stream(state, SampleConfig(max_chars=1, stop=()), seed=1):
+        pass
+
+
+class Chat:
+    """Everything a chat turn touches: the loader, the session, the renderer."""
+
+    def __init__(self, console: Console, loader, settings: SampleConfig):
+        self.console = console
+        self.renderer = Renderer(console)
+        self.loader = loader
+        self.settings = settings
+        self._session: Session | None = None
+        self.checkpoint = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            if not self.loader.ready.is_set():
+                self.renderer.note("loading the model…")
+            engine, self.checkpoint = self.loader.wait()
+            self._session = Session(engine, model_name(self.checkpoint), settings=self.settings)
+        return self._session
+
+    def switch_model(self, path: Path) -> None:
+        from charbot.generate import load_engine
+
+        engine, data = load_engine(path)
+        old = self.session
+        self._session = Session(engine, model_name(data), settings=old.settings, heat=old.heat)
+        self.checkpoint = data
+
+    def handle(self, line: str) -> None:
+        """One line of input: a slash command, or a seed to continue (empty: continue as is)."""
+        if line.startswith("/"):
+            command, arg = commands.parse(line)
+            command.handler(self, arg)
+            return
+        session = self.session
+        turn = session.reply(line, self.renderer)
+        if self.console.is_terminal:
+            ended = {"stop": "", "length": " · length limit", "interrupted": " · stopped"}[turn.stopped_by]
+            self.renderer.note(f"seed {turn.seed} · {len(turn.reply)} chars · {session.last_speed:,.0f} chars/s{ended}")
+
+    def toolbar(self):
+        if self.loader.error and self._session is None:
+            return HTML("<b>model failed to load</b>: <style fg='ansired'>{}</style>").format(self.loader.error)
+        if not self.loader.ready.is_set():
+            return HTML("<b>charbot</b> · loading the model…")
+        session = self.session  # ready: the session is made now, so the toolbar shows its settings
+        s = session.settings
+        parts = [
+            f"<b>{_escape(session.model_name)}</b>",
+            f"temp {s.temperature:g}",
+            f"len {s.max_chars}",
+            f"top-k {s.top_k or 'off'}",
+            f"top-p {s.top_p:g}" if s.top_p < 1 else "top-p off",
+            f"seed {'random' if s.seed is None else s.seed}",
+            f"stop {_escape(show_stop(s.stop))}",
+            f"memory {session.memory_chars:,} chars",
+        ]
+        if session.last_speed:
+            parts.append(f"{session.last_speed:,.0f} chars/s")
+        if session.heat:
+            parts.append("heat on")
+        return HTML(" · ".join(parts))
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def model_name(data) -> str:
+    return data.path.name if data.path.name not in ("best", "latest") else f"{data.path.parent.name}/{data.path.name}"
+
+
+class CommandCompleter(Completer):
+    def get_completions(self, document, complete_event):
+        text = document.text_before_cursor
+        if not text.startswith("/") or " " in text:
+            return
+        for command in commands.COMMANDS:
+            if command.name.startswith(text[1:].lower()):
+                yield Completion("/" + command.name, start_position=-len(text),
+                                 display_meta=command.description)
+
+
+class SafeFileHistory(FileHistory):
+    """File history that warns once and carries on when the file cannot be written."""
+
+    def __init__(self, filename: str, on_error):
+        super().__init__(filename)
+        self.on_error = on_error
+
+    def store_string(self, string: str) -> None:
+        try:
+            super().store_string(string)
+        except OSError as error:
+            self.on_error(f"history is not saved ({self.filename}: {error.strerror}); carrying on without it")
+
+
+def make_history(warn) -> object:
+    warned = []
+
+    def warn_once(message: str) -> None:
+        if not warned:
+            warned.append(message)
+            warn(message)
+
+    folder = data_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "history"
+        with open(path, "ab"):
+            pass
+        return SafeFileHistory(str(path), warn_once)
+    except OSError as error:
+        warn_once(f"history is not saved ({folder}: {error.strerror}); carrying on without it")
+        return InMemoryHistory()
+
+
+def key_bindings() -> KeyBindings:
+    bindings = KeyBindings()
+
+    @bindings.add("escape", "enter")
+    def _newline(event):
+        event.current_buffer.insert_text("\n")
+
+    return bindings
+
+
+def loop(chat: Chat, prompt_session: PromptSession) -> int:
+    """The interactive loop; returns the exit status."""
+    while True:
+        try:
+            line = prompt_session.prompt("› ")
+        except KeyboardInterrupt:
+            continue  # Ctrl-C at the prompt clears the line
+        except EOFError:
+            return 0
+        if not turn(chat, line):
+            return 0
+
+
+def turn(chat: Chat, line: str) -> bool:
+    """Handle one line; False when the chat should end."""
+    try:
+        chat.handle(line)
+    except commands.Quit:
+        return False
+    except CharbotError as error:
+        chat.renderer.error(str(error))
+    except KeyboardInterrupt:
+        chat.renderer.note("stopped")
+    return True
+
+
+def run_script(chat: Chat, lines) -> int:
+    for line in lines:
+        if not turn(chat, line.rstrip("\n")):
+            break
+    return 0
+
+
+def settings_from_args(args) -> SampleConfig:
+    return SampleConfig(temperature=args.temp, max_chars=args.length, top_k=args.top_k, top_p=args.top_p,
+                        seed=args.seed)
+
+
+def run_chat(args) -> int:
+    loader = ModelLoader(args.checkpoint).start()
+    settings = settings_from_args(args)
+    if not sys.stdin.isatty():
+        return run_script(Chat(Console(), loader, settings), sys.stdin)
+    console = Console()
+    chat = Chat(console, loader, settings)
+    console.print("[bold]charbot[/] · type a line and the model continues it · [dim]/help for commands, "
+                  "Ctrl-D to quit[/]", highlight=False)
+    prompt_session = PromptSession(
+        history=make_history(chat.renderer.warn), bottom_toolbar=chat.toolbar, completer=CommandCompleter(),
+        complete_while_typing=True, key_bindings=key_bindings(), refresh_interval=0.5, erase_when_done=True,
+    )
+    return loop(chat, prompt_session)

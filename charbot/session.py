@@ -1,0 +1,107 @@
+"""A chat session: the model's memory across turns, the runtime settings, and the turn history.
+
+The session owns the engine's state. Each turn remembers the state before the user's seed, after the
+seed and after the reply, so `/undo` and `/regen` are just a matter of picking an earlier state.
+The state is advanced only by text the user actually saw: a reply stopped by Ctrl-C keeps exactly
+the characters that were printed. This module does no terminal input and no printing of its own:
+it hands tokens to a renderer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from charbot.config import SampleConfig
+from charbot.errors import CharbotError
+
+
+@dataclass
+class Turn:
+    seed_text: str
+    reply: str
+    before: object  # GenState before the user's seed
+    after_seed: object  # GenState after the seed, where the reply started
+    after: object  # GenState after the reply (as far as it was shown)
+    seed: int
+    stopped_by: str
+
+
+@dataclass
+class Session:
+    engine: object  # charbot.engine.Engine, or a stand-in with the same methods in tests
+    model_name: str
+    settings: SampleConfig = field(default_factory=SampleConfig)
+    heat: bool = False
+    turns: list[Turn] = field(default_factory=list)
+    last_speed: float = 0.0  # characters per second of the last reply
+    state: object = None
+
+    def __post_init__(self):
+        if self.state is None:
+            self.state = self.engine.fresh_state()
+
+    @property
+    def memory_chars(self) -> int:
+        return self.state.chars
+
+    def next_seed(self) -> int:
+        from charbot.engine import new_seed
+
+        return self.settings.seed if self.settings.seed is not None else new_seed()
+
+    def reply(self, seed_text: str, renderer, seed: int | None = None) -> Turn:
+        """Feed `seed_text`, stream a reply to `renderer`, remember the turn. Ctrl-C ends it early."""
+        before = self.state
+        after_seed, skipped = self.engine.prime(before, seed_text)
+        if skipped:
+            from charbot.vocab import describe_chars
+
+            renderer.warn(f"skipped characters the model does not know: {describe_chars(skipped)}")
+        return self._stream(seed_text, before, after_seed, renderer, seed, echo=True)
+
+    def regenerate(self, renderer) -> Turn:
+        """Sample the last reply again, from the same starting state, with a fresh seed."""
+        if not self.turns:
+            raise CharbotError("nothing to regenerate yet: type a line first")
+        from charbot.engine import new_seed
+
+        last = self.turns.pop()
+        return self._stream(last.seed_text, last.before, last.after_seed, renderer, new_seed(), echo=True)
+
+    def undo(self) -> Turn:
+        if not self.turns:
+            raise CharbotError("nothing to undo")
+        last = self.turns.pop()
+        self.state = last.before
+        return last
+
+    def reset(self) -> None:
+        self.state = self.engine.fresh_state()
+        self.turns.clear()
+
+    def _stream(self, seed_text, before, after_seed, renderer, seed, echo=False) -> Turn:
+        seed = self.next_seed() if seed is None else seed
+        if echo:
+            renderer.seed(seed_text)
+        stream = self.engine.stream(after_seed, self.settings, seed)
+        shown = ""
+        started = time.perf_counter()
+        try:
+            for token in stream:
+                renderer.token(token)
+                shown += token.text
+            after, stopped_by = stream.state, stream.stopped_by
+        except KeyboardInterrupt:
+            # Only what reached the screen counts; re-prime from the reply's start with exactly that.
+            after, stopped_by = self.engine.prime(after_seed, shown)[0], "interrupted"
+        seconds = time.perf_counter() - started
+        self.last_speed = len(shown) / seconds if seconds > 0 and shown else 0.0
+        renderer.end_line(seed_text + shown)
+        turn = Turn(seed_text, shown, before, after_seed, after, seed, stopped_by)
+        self.turns.append(turn)
+        self.state = after
+        return turn
+
+    def transcript(self) -> str:
+        return "".join(turn.seed_text + turn.reply + ("" if turn.reply.endswith("\n") else "\n") for turn in self.turns)

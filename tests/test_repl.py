@@ -1,0 +1,182 @@
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from prompt_toolkit import PromptSession
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from rich.console import Console
+
+from charbot import commands
+from charbot.config import SampleConfig
+from charbot.repl import Chat, CommandCompleter, loop, make_history, run_script
+from fakes import FakeEngine, FakeState, ReadyLoader
+
+CHECKPOINT = SimpleNamespace(path=Path("/models/fake/best"))
+
+
+def make_chat(engine=None, terminal=False):
+    output = io.StringIO()
+    console = Console(file=output, force_terminal=terminal, width=100, color_system="truecolor" if terminal else None)
+    chat = Chat(console, ReadyLoader(engine or FakeEngine(), CHECKPOINT), SampleConfig())
+    return chat, output
+
+
+def drive(chat, keys: str) -> int:
+    """Type `keys` into the real prompt-toolkit loop through a pipe, then end with Ctrl-D."""
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys + "\x04")
+        session = PromptSession(input=pipe, output=DummyOutput(), bottom_toolbar=chat.toolbar)
+        return loop(chat, session)
+
+
+def test_a_typed_line_streams_a_reply_and_settings_change_live():
+    chat, output = make_chat()
+    status = drive(chat, "WREN:\r/temp 0.2\r/seed 42\rASHER:\r")
+    assert status == 0
+    text = output.getvalue()
+    assert "WREN:[la] la" in text  # seed, then the reply, with [ printed as text
+    assert "ASHER:[la] la 42\n\n" in text  # the fixed seed reached the engine
+    assert chat.session.settings.temperature == 0.2
+    assert "temp 0.2" in chat.toolbar().value
+    assert len(chat.session.turns) == 2
+
+
+def test_bad_arguments_get_one_line_and_the_session_goes_on():
+    chat, output = make_chat()
+    drive(chat, "/temp abc\r/temp -1\r/temp nan\r/temp inf\r/len 0\r/topk 0\r/topp 2\r/heat maybe\r/tmep 1\rX\r")
+    lines = [line for line in output.getvalue().splitlines() if line.strip()]
+    assert lines[:9] == [
+        "temperature must be a number, not 'abc'",
+        "temperature must be 0 or more, not '-1': try 0.6 (0 = greedy)",
+        "temperature must be a finite number, not 'nan': try 0.6 (0 = greedy)",
+        "temperature must be a finite number, not 'inf': try 0.6 (0 = greedy)",
+        "length must be a whole number above 0, not '0'",
+        "top-k must be 1 or more (or 'off'), not '0'",
+        "top-p must be above 0 and at most 1 (or 'off'), not '2'",
+        "/heat takes 'on' or 'off', not 'maybe'",
+        "unknown command /tmep; did you mean /temp?",
+    ]
+    assert chat.session.settings == SampleConfig()
+    assert chat.session.turns[0].seed_text == "X"
+
+
+def test_undo_regen_and_reset_pick_the_right_states():
+    chat, _ = make_chat()
+    run_script(chat, ["first", "second"])
+    session = chat.session
+    after_first = session.turns[0].after
+    run_script(chat, ["/undo"])
+    assert session.state == after_first and len(session.turns) == 1
+    run_script(chat, ["/regen"])
+    assert len(session.turns) == 1
+    regen = session.turns[0]
+    assert regen.before == FakeState("\n\n") and regen.after_seed == FakeState("\n\nfirst")
+    assert regen.after.text == "\n\nfirst" + regen.reply
+    run_script(chat, ["/reset"])
+    assert session.state == FakeState("\n\n") and session.turns == []
+
+
+def test_ctrl_c_mid_reply_keeps_only_what_was_shown():
+    chat, output = make_chat(FakeEngine(reply_pattern="abcdefgh", interrupt_after=5))
+    run_script(chat, ["seed", "/temp 1"])
+    turn = chat.session.turns[0]
+    assert turn.reply == "abcde" and turn.stopped_by == "interrupted"
+    assert chat.session.state == FakeState("\n\nseedabcde")
+    assert chat.session.settings.temperature == 1.0  # the session carried on
+
+
+def test_empty_line_continues_from_the_current_state():
+    chat, _ = make_chat()
+    run_script(chat, ["hello", ""])
+    assert chat.session.turns[1].after_seed == chat.session.turns[0].after
+
+
+def test_probs_heat_and_help(tmp_path):
+    chat, output = make_chat(terminal=True)
+    run_script(chat, ["/probs", "/heat on", "go", "/help"])
+    text = output.getvalue()
+    assert "next character" in text and "0.600" in text
+    assert chat.session.heat and "\x1b[38;2;" in text  # per-character truecolour
+    for command in commands.COMMANDS:
+        assert f"/{command.name}" in text
+
+
+def test_save_writes_the_transcript_atomically(tmp_path):
+    chat, _ = make_chat()
+    target = tmp_path / "scene.txt"
+    run_script(chat, ["WREN:", f"/save {target}"])
+    assert target.read_text() == "WREN:" + chat.session.turns[0].reply
+    assert [p.name for p in tmp_path.iterdir()] == ["scene.txt"]
+
+
+def test_save_to_an_unwritable_place_is_one_line(tmp_path):
+    chat, output = make_chat()
+    run_script(chat, [f"/save {tmp_path}/missing/dir/x.txt"])
+    assert "cannot write" in output.getvalue() or "saved" in output.getvalue()
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    run_script(chat, [f"/save {blocked}/x.txt"])
+    assert output.getvalue().strip().splitlines()[-1].startswith("cannot write")
+
+
+def test_model_switch_to_a_missing_checkpoint():
+    chat, output = make_chat()
+    run_script(chat, ["/model /no/such/checkpoint"])
+    assert "no checkpoint at /no/such/checkpoint" in output.getvalue()
+
+
+def test_quit_ends_the_script():
+    chat, _ = make_chat()
+    assert run_script(chat, ["a", "/quit", "b"]) == 0
+    assert [t.seed_text for t in chat.session.turns] == ["a"]
+
+
+def test_completion_lists_commands_with_descriptions():
+    from prompt_toolkit.document import Document
+
+    completions = list(CommandCompleter().get_completions(Document("/t"), None))
+    assert [c.text for c in completions] == ["/temp", "/topk", "/topp"]
+    assert completions[0].display_meta_text == "show or set the temperature (0 = greedy)"
+
+
+def test_unwritable_history_warns_once(tmp_path, monkeypatch):
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the folder should be")
+    monkeypatch.setenv("XDG_DATA_HOME", str(blocker))
+    warnings = []
+    history = make_history(warnings.append)
+    history.store_string("a line")
+    assert len(warnings) == 1 and "history is not saved" in warnings[0]
+
+
+def test_a_line_sent_while_loading_waits_for_the_model():
+    import threading
+
+    from charbot.repl import ModelLoader
+
+    loader = ModelLoader(None)
+    chat = Chat(Console(file=io.StringIO()), loader, SampleConfig())
+    assert "loading" in chat.toolbar().value
+
+    def finish():
+        loader.engine, loader.checkpoint = FakeEngine(), CHECKPOINT
+        loader.ready.set()
+
+    threading.Timer(0.3, finish).start()
+    run_script(chat, ["early"])
+    assert chat.session.turns[0].seed_text == "early"
+
+
+def test_a_model_that_fails_to_load_is_reported_and_commands_still_work():
+    from charbot.repl import ModelLoader
+
+    loader = ModelLoader(None)
+    loader.error = "checkpoint /x: weights.npz is missing"
+    loader.ready.set()
+    output = io.StringIO()
+    chat = Chat(Console(file=output), loader, SampleConfig())
+    run_script(chat, ["hello", "/help"])
+    assert "weights.npz is missing" in output.getvalue() and "/quit" in output.getvalue()
+    assert "failed to load" in chat.toolbar().value
