@@ -1,0 +1,131 @@
+"""The command line as a person uses it: real processes, real exit codes, one-line errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def charbot(*args, stdin=None, env_extra=None):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "charbot", *args], input=stdin, capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["generate", "x", "--temp", "-1"], "temperature must be 0 or more"),
+        (["generate", "x", "--temp", "nan"], "temperature must be a finite number"),
+        (["generate", "x", "--temp", "inf"], "temperature must be a finite number"),
+        (["generate", "x", "--temp", "warm"], "temperature must be a number, not 'warm'"),
+        (["generate", "x", "--len", "0"], "length must be a whole number above 0"),
+        (["generate", "x", "--len", "999999999"], "too large"),
+        (["generate", "x", "--top-p", "1.5"], "top-p must be above 0 and at most 1"),
+        (["generate", "x", "--top-p", "0"], "top-p must be above 0 and at most 1"),
+        (["generate", "x", "--top-k", "0"], "top-k must be 1 or more"),
+        (["train", "--batch-size", "0"], "must be 1 or more"),
+        (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["frobnicate"], "unrecognized arguments: frobnicate"),
+    ],
+)
+def test_bad_flags_get_one_line_and_status_2(args, message):
+    result = charbot(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["generate", "x", "--checkpoint", "/no/such/folder"], "checkpoint /no/such/folder does not exist"),
+        (["info", "/no/such/folder"], "checkpoint /no/such/folder does not exist"),
+        (["train", "--corpus", "/no/such/file.txt"], "corpus file /no/such/file.txt does not exist"),
+        (["corpus", "show", "nonesuch"], "unknown corpus 'nonesuch'"),
+    ],
+)
+def test_bad_files_get_one_line_and_status_1(args, message):
+    result = charbot(*args)
+    assert result.returncode == 1
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_invalid_utf8_corpus_names_the_offset(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(("Caf" + "é" * 1).encode("latin-1") + b" and more text" * 20)
+    result = charbot("train", "--corpus", str(path), "--out", str(tmp_path / "run"))
+    assert result.returncode == 1
+    assert "not valid UTF-8 (bad byte at offset 3)" in result.stderr
+
+
+def test_corpus_too_small_for_batch_names_the_setting(tmp_path, play_file):
+    result = charbot("train", "--corpus", str(play_file), "--out", str(tmp_path / "run"), "--batch-size", "64",
+                     "--seq-len", "512")
+    assert result.returncode == 1
+    assert "lower --batch-size or --seq-len" in result.stderr
+
+
+def test_generate_is_reproducible_and_plain_when_piped(tiny_checkpoint):
+    args = ["generate", "WREN:", "--checkpoint", str(tiny_checkpoint), "--len", "80", "--temp", "0.8"]
+    first, again, other = charbot(*args, "--seed", "7"), charbot(*args, "--seed", "7"), charbot(*args, "--seed", "8")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == again.stdout != other.stdout
+    assert first.stdout.startswith("WREN:") and "\x1b[" not in first.stdout
+    assert "seed 7" in first.stderr
+
+
+def test_generate_several_samples_and_a_stop_sequence(tiny_checkpoint):
+    result = charbot("generate", "WREN:", "--checkpoint", str(tiny_checkpoint), "-n", "3", "--seed", "1",
+                     "--stop", "\\n\\n", "--len", "300")
+    assert result.returncode == 0, result.stderr
+    samples = result.stdout.split("── sample ")[1:]
+    assert len(samples) == 3
+    for sample in samples:
+        body = sample.split("──\n", 1)[1]
+        assert body.count("\n\n") <= 1 and (body.endswith("\n\n") or len(body) >= 300)
+
+
+def test_generate_warns_about_unknown_characters(tiny_checkpoint):
+    result = charbot("generate", "WREN: 東京", "--checkpoint", str(tiny_checkpoint), "--len", "10", "--seed", "1")
+    assert result.returncode == 0
+    assert "skipped characters the model does not know: '東', '京'" in result.stderr
+
+
+def test_info_shows_the_validation_loss(tiny_checkpoint):
+    result = charbot("info", str(tiny_checkpoint))
+    assert result.returncode == 0, result.stderr
+    assert "validation loss" in result.stdout and "nats/char" in result.stdout and "bits/char" in result.stdout
+    assert "harbour.txt" in result.stdout
+
+
+def test_corpus_list_shows_shakespeare_with_its_sha256():
+    import json
+
+    from charbot.corpus import manifest_path
+
+    result = charbot("corpus", "list", env_extra={"COLUMNS": "300"})
+    assert result.returncode == 0, result.stderr
+    assert "shakespeare" in result.stdout
+    assert json.loads(manifest_path("shakespeare").read_text())["sha256"] in result.stdout
+
+
+def test_train_then_resume_from_the_command_line(tmp_path, play_file):
+    out = tmp_path / "run"
+    common = ["train", "--corpus", str(play_file), "--out", str(out), "--batch-size", "4", "--seq-len", "16",
+              "--rnn-units", "16", "--num-layers", "1", "--embedding-dim", "8"]
+    first = charbot(*common, "--epochs", "1")
+    assert first.returncode == 0, first.stderr
+    again = charbot(*common, "--epochs", "1")
+    assert again.returncode == 1 and "add --resume" in again.stderr
+    resumed = charbot("train", "--corpus", str(play_file), "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out / "best" / "manifest.json").is_file()
+
+
+def test_help_does_not_import_tensorflow():
+    code = "import sys; from charbot.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False"
