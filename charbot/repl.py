@@ -48,7 +48,7 @@ class ModelLoader:
             from charbot.generate import load_engine
 
             engine, data = load_engine(self.path)
-            warm_up(engine)
+            engine.warm_up()
             self.engine, self.checkpoint = engine, data
         except CharbotError as error:
             self.error = str(error)
@@ -63,15 +63,6 @@ class ModelLoader:
         if self.error:
             raise CharbotError(self.error)
         return self.engine, self.checkpoint
-
-
-def warm_up(engine) -> None:
-    """Trace and compile prime and generation now, so the first reply starts at full speed."""
-    state = engine.fresh_state()
-    state, _ = engine.prime(state, engine.vocab.chars[:3])
-    state, _ = engine.prime(state, engine.vocab.chars[:5])  # a second length: shapes relax, no retrace later
-    for _ in engine.stream(state, SampleConfig(max_chars=1, stop=()), seed=1):
-        pass
 
 
 class Chat:

@@ -135,3 +135,12 @@ def test_top_next_is_a_distribution(engine):
     pairs = engine.top_next(state, k=len(VOCAB))
     assert sum(p for _, p in pairs) == pytest.approx(1.0, abs=1e-5)
     assert [p for _, p in pairs] == sorted((p for _, p in pairs), reverse=True)
+
+
+def test_a_seed_longer_than_the_largest_bucket_is_primed_in_pieces(engine):
+    text = ("abc def\ngh:" * 400)[:4200]
+    whole, _ = engine.prime(engine.initial_state(), text)
+    first, _ = engine.prime(engine.initial_state(), text[:1000])
+    parts, _ = engine.prime(first, text[1000:])
+    close_states(whole, parts)
+    assert whole.chars == 4200
