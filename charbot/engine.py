@@ -33,7 +33,7 @@ from charbot.config import SampleConfig
 from charbot.sampling import next_ids, settings_tensors
 from charbot.vocab import Vocabulary
 
-CHUNK = 16  # characters per compiled call: long enough to amortise the call, short enough to stream
+CHUNK = 64  # characters per compiled call: amortises the call (+17% over 16), ~10 ms of streaming
 PRIME_BUCKETS = (16, 64, 256, 1024, 4096)  # seed lengths that get their own compiled prime
 
 

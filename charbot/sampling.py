@@ -53,7 +53,9 @@ def next_ids(logits, temperature, top_k, top_p, seed):
     """
     greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
     scaled = logits / tf.maximum(temperature, _TINY_TEMPERATURE)
-    filtered = filter_logits(scaled, top_k, top_p)
+    filtered = tf.cond(
+        tf.logical_or(top_k > 0, top_p < 1.0), lambda: filter_logits(scaled, top_k, top_p), lambda: scaled
+    )  # the sort is skipped when both filters are off
     sampled = tfp.distributions.Categorical(logits=filtered, dtype=tf.int32).sample(seed=seed)
     return tf.where(temperature > 0.0, sampled, greedy)
 

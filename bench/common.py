@@ -1,0 +1,36 @@
+"""Helpers shared by the benchmarks: the model under test and a machine description."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def machine_line() -> str:
+    import tensorflow as tf
+
+    return (f"{platform.processor() or platform.machine()} x{os.cpu_count()} cores, {platform.system()}, "
+            f"Python {platform.python_version()}, TensorFlow {tf.__version__}")
+
+
+def model_under_test():
+    """(model, vocab, description): the shipped model if there is one, else 2x512 random weights."""
+    from charbot import checkpoint
+    from charbot.config import ModelConfig
+    from charbot.model import build_model
+    from charbot.vocab import Vocabulary
+
+    path = checkpoint.default_checkpoint()
+    if (path / "manifest.json").is_file():
+        model, data = checkpoint.load_model(path)
+        return model, data.vocab, f"shipped model {path.name}: {data.model_config}"
+    import keras
+
+    keras.utils.set_random_seed(0)
+    vocab = Vocabulary.from_text("".join(chr(c) for c in range(32, 127)) + "\n")
+    config = ModelConfig(vocab_size=len(vocab), embedding_dim=64, rnn_units=512, num_layers=2)
+    return build_model(config), vocab, f"random weights: {config}"

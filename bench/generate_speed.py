@@ -1,0 +1,135 @@
+"""Generation speed: charbot's engine against three baselines, on the same weights, in one run.
+
+1. naive: eager `model(x)` per character plus an eager TFP sample per character;
+2. per-character `tf.function` step, as in the TensorFlow text-generation tutorial's OneStep;
+3. charbot's engine (compiled chunks, XLA);
+4. plain NumPy LSTM step with NumPy sampling: the practical bound at batch 1.
+
+Prints characters per second at batch 1 and 8, time to the first character after a 1,000-character
+seed, and the ratios. Run: .venv/bin/python bench/generate_speed.py [--chars N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from common import machine_line, model_under_test
+
+import numpy as np  # noqa: E402
+
+
+def best_of(runs, fn):
+    """Fastest of `runs` timings: the least disturbed by other work on a shared machine."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chars", type=int, default=1000, help="characters per timed run (naive: a fifth)")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    from charbot.engine import Engine
+    from charbot.config import SampleConfig
+    from charbot.checkpoint import model_weights
+    from charbot.reference import NumpyLSTM
+
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    model, vocab, description = model_under_test()
+    engine = Engine(model, vocab)
+    reference = NumpyLSTM(model_weights(model), model.config.num_layers)
+    temperature = 0.6
+    n = args.chars
+    print(f"machine: {machine_line()}")
+    print(f"model: {description}")
+
+    def naive(batch, count):
+        states = model.zero_state(batch)
+        ids = tf.zeros([batch, 1], tf.int32)
+        for _ in range(count):
+            logits, states = model(ids, states)
+            sample = tfp.distributions.Categorical(logits=logits[:, -1, :] / temperature).sample()
+            ids = tf.cast(sample, tf.int32)[:, None]
+
+    @tf.function
+    def one_step(ids, states, temperature):
+        logits, states = model(ids[:, None], states)
+        sample = tfp.distributions.Categorical(logits=logits[:, -1, :] / temperature).sample()
+        return tf.cast(sample, tf.int32), states
+
+    def per_char_function(batch, count):
+        states = model.zero_state(batch)
+        ids = tf.zeros([batch], tf.int32)
+        t = tf.constant(temperature)
+        for _ in range(count):
+            ids, states = one_step(ids, states, t)
+            ids.numpy()  # each character goes back to Python, as a streaming loop must
+
+    settings = SampleConfig(temperature=temperature, max_chars=n, stop=())
+
+    def charbot(batch, count):
+        state = engine.initial_state()
+        if batch == 1:
+            for _ in engine.stream(state, settings.replace(max_chars=count), seed=1):
+                pass
+        else:
+            engine.sample(state, settings.replace(max_chars=count), seed=1, n=batch)
+
+    rng = np.random.default_rng(0)
+
+    def numpy_bound(batch, count):
+        states = reference.zero_state(batch)
+        ids = np.zeros(batch, np.int64)
+        for _ in range(count):
+            logits, states = reference.step(ids, states)
+            z = logits / temperature
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            ids = (p.cumsum(axis=1) > rng.random((batch, 1))).argmax(axis=1)
+
+    contenders = [("naive eager", naive, max(20, n // 5)), ("per-char tf.function", per_char_function, n),
+                  ("charbot engine", charbot, n), ("NumPy step", numpy_bound, n)]
+    speeds = {}
+    for batch in (1, 8):
+        for name, fn, count in contenders:
+            fn(batch, 5)  # trace / compile outside the timing
+            seconds = best_of(args.runs, lambda: fn(batch, count))
+            speeds[name, batch] = count / seconds
+    print()
+    print(f"{'method':24s} {'batch 1 chars/s':>16s} {'batch 8 chars/s (x8 rows)':>26s}")
+    for name, _, _ in contenders:
+        print(f"{name:24s} {speeds[name, 1]:16,.0f} {speeds[name, 8] * 8:26,.0f}")
+    charbot_1 = speeds["charbot engine", 1]
+    print()
+    print(f"charbot / per-char tf.function, batch 1: {charbot_1 / speeds['per-char tf.function', 1]:.2f}x (target >= 4)")
+    print(f"charbot / NumPy bound, batch 1:          {charbot_1 / speeds['NumPy step', 1]:.2f}x (target >= 0.8)")
+    print(f"charbot / naive eager, batch 1:          {charbot_1 / speeds['naive eager', 1]:.1f}x")
+    print(f"charbot / per-char tf.function, batch 8: {speeds['charbot engine', 8] / speeds['per-char tf.function', 8]:.2f}x")
+
+    seed_text = ("ROMEO:\nBut soft, what light through yonder window breaks?\n" * 30)[:1000]
+
+    def first_character():
+        state, _ = engine.prime(engine.initial_state(), seed_text)
+        for _ in engine.stream(state, settings, seed=2):
+            break
+
+    start = time.perf_counter()
+    first_character()
+    cold = time.perf_counter() - start
+    engine.warm_up()
+    warm = best_of(args.runs, first_character)
+    print()
+    print(f"first character after a 1,000-character seed: {warm * 1000:.0f} ms warm (target <= 150 ms), "
+          f"{cold * 1000:.0f} ms on first use (includes compiling)")
+
+
+if __name__ == "__main__":
+    main()
