@@ -120,13 +120,14 @@ class Engine:
             state = GenState(tuple((h, c) for h, c in layers), logits, state.chars + len(piece))
         return state
 
-    def warm_up(self) -> None:
-        """Compile priming for every bucket and the generation chunk (a few seconds, once)."""
+    def warm_up(self, buckets=PRIME_BUCKETS, generation: bool = True) -> None:
+        """Compile priming for `buckets` and the generation chunk now rather than on first use."""
         state = self.initial_state()
-        for bucket in PRIME_BUCKETS:
+        for bucket in buckets:
             self.prime_ids(state, np.zeros(bucket, np.int32))
-        for _ in self.stream(state, SampleConfig(max_chars=1, stop=()), seed=1):
-            pass
+        if generation:
+            for _ in self.stream(state, SampleConfig(max_chars=1, stop=()), seed=1):
+                pass
 
     def prime(self, state: GenState, text: str) -> tuple[GenState, str]:
         """Feed `text` in one batched call. Returns the new state and the skipped unknown characters."""

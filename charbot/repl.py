@@ -45,10 +45,11 @@ class ModelLoader:
 
     def _load(self) -> None:
         try:
+            from charbot.engine import PRIME_BUCKETS
             from charbot.generate import load_engine
 
             engine, data = load_engine(self.path)
-            engine.warm_up()
+            engine.warm_up(PRIME_BUCKETS[:2])  # what a first short line needs; the rest after "ready"
             self.engine, self.checkpoint = engine, data
         except CharbotError as error:
             self.error = str(error)
@@ -56,6 +57,10 @@ class ModelLoader:
             self.error = f"could not load the model: {type(error).__name__}: {error}"
         finally:
             self.ready.set()
+        if self.engine is not None:  # long seeds' shapes, later, so as not to slow the first reply
+            later = threading.Timer(3.0, self.engine.warm_up, args=(PRIME_BUCKETS[2:],), kwargs={"generation": False})
+            later.daemon = True
+            later.start()
 
     def wait(self):
         while not self.ready.wait(0.1):  # short waits keep Ctrl-C responsive
