@@ -41,6 +41,7 @@ class TrainConfig:
     patience: int = 3  # epochs without validation improvement before stopping
     seed: int = 1234  # weights, dropout and everything random in a run
     budget_seconds: float = 0.0  # stop training after this much wall time (0 = no limit)
+    schedule_steps: int = 0  # steps the learning-rate schedule spans (0 = epochs x windows per epoch)
     sample_chars: int = 200  # length of the sample shown after each epoch
 
     def to_dict(self) -> dict:

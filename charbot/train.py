@@ -229,7 +229,7 @@ def train(
     train_layout = lay_out(train_ids, train_config.batch_size, train_config.seq_len)
     val_layout = validation_layout(val_ids, train_config.batch_size, train_config.seq_len)
     windows = train_layout.num_windows
-    trainer = Trainer(model_config, train_config, total_steps=windows * train_config.epochs)
+    trainer = Trainer(model_config, train_config, total_steps=train_config.schedule_steps or windows * train_config.epochs)
     tf = trainer.tf
 
     result = TrainResult()
@@ -242,7 +242,7 @@ def train(
         position = resumed.resume
         epoch, window, elapsed = position["epoch"], position["window"], position["elapsed"]
         bad_epochs = position["bad_epochs"]
-        epoch_losses = list(position["epoch_losses"])
+        epoch_losses = list(position.get("epoch_losses", []))
         result.history = resumed.metrics.get("epochs", [])
         result.best_val_loss = position["best_val_loss"]
         result.best_epoch = position["best_epoch"]
