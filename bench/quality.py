@@ -1,0 +1,134 @@
+"""Quality on the field's standard benchmark: validation loss on tiny-shakespeare, nanoGPT's split.
+
+Trains charbot on the first 90% of ../shared/corpora/tinyshakespeare.txt and reports the loss on the
+last 10% (111,540 characters), evaluated with the LSTM state carried through the validation text
+(laid out as parallel streams, each read start to end with its state carried), in nats and bits per
+character, with parameters, wall time and machine. Skips with a message if the file is absent.
+
+Modes:
+    --budget 150    the equal-budget race: 150 s of training on this machine (nanoGPT CPU: 1.88)
+    (no --budget)   the best recipe, trained to early stopping (nanoGPT GPU Transformer: 1.4697)
+
+The learning-rate schedule is fitted to the budget: a short calibration measures steps per second,
+and the cosine decay is set to end when the budget does.
+Run: .venv/bin/python bench/quality.py --budget 150
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import machine_line
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=0.0, help="training seconds (0: train to early stopping)")
+    parser.add_argument("--rnn-units", type=int, default=512)
+    parser.add_argument("--num-layers", type=int, default=1)
+    parser.add_argument("--embedding-dim", type=int, default=64)
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=5e-3)
+    parser.add_argument("--epochs", type=int, default=30, help="upper bound without a budget")
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temporary one)")
+    args = parser.parse_args()
+
+    if not CORPUS.is_file():
+        print(f"skipped: {CORPUS} is absent (the benchmark needs the shared tiny-shakespeare file)")
+        return 0
+
+    from charbot.config import ModelConfig, TrainConfig
+    from charbot.corpus import load_corpus, split
+    from charbot.train import LN2, Trainer, train
+    from charbot.vocab import Vocabulary
+
+    import numpy as np
+
+    corpus = load_corpus(str(CORPUS))
+    model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
+                               num_layers=args.num_layers, dropout=args.dropout)
+    base = TrainConfig(corpus=str(CORPUS), batch_size=args.batch_size, seq_len=args.seq_len, epochs=args.epochs,
+                       learning_rate=args.learning_rate, val_fraction=0.1, patience=2,
+                       budget_seconds=args.budget)
+    vocab = Vocabulary.from_text(corpus.text)
+    ids = np.asarray(vocab.ids_from_text(corpus.text), np.int32)
+    train_ids, val_ids = split(ids, 0.1)
+    print(f"machine: {machine_line()}")
+    print(f"corpus: {CORPUS.name}, {len(train_ids):,} training / {len(val_ids):,} validation characters")
+
+    config = base
+    if args.budget:
+        steps_per_second = calibrate(ModelConfig(**{**model_config.to_dict(), "vocab_size": len(vocab)}), base)
+        steps = int(steps_per_second * args.budget)
+        windows = (len(train_ids) - 1) // args.batch_size // args.seq_len
+        config = TrainConfig(**{**base.to_dict(), "schedule_steps": steps, "epochs": max(1, math.ceil(steps / windows))})
+        print(f"calibration: {steps_per_second:.1f} steps/s -> schedule of {steps} steps "
+              f"({steps * args.batch_size * args.seq_len / len(train_ids):.1f} epochs) in {args.budget:.0f} s")
+
+    out = args.out or Path(tempfile.mkdtemp(prefix="charbot-quality-")) / "run"
+    started = time.perf_counter()
+    result = train(corpus, model_config, config, out, reporter=_epoch_printer)
+    wall = time.perf_counter() - started
+    parameters = sum(int(np.prod(w.shape)) for w in _weights(out))
+    print()
+    print(f"mode:              {'budget %.0f s' % args.budget if args.budget else 'best model (to early stopping)'}")
+    print(f"model:             {args.num_layers} x LSTM({args.rnn_units}), embedding {args.embedding_dim}, "
+          f"dropout {args.dropout}; batch {args.batch_size} x {args.seq_len}, lr {args.learning_rate}")
+    print(f"parameters:        {parameters:,}")
+    print(f"training time:     {result.seconds:,.1f} s (wall {wall:,.1f} s with validation), {len(result.history)} "
+          f"epochs, stopped: {result.stopped}")
+    print(f"validation loss:   {result.best_val_loss:.4f} nats/char = {result.best_val_loss / LN2:.4f} bits/char "
+          f"(best epoch {result.best_epoch})")
+    print("nanoGPT reference: 1.88 (CPU settings, ~150 s), 1.4697 (GPU, 10.7M parameters)")
+    print(f"checkpoint:        {out / 'best'}")
+    del Trainer
+    return 0
+
+
+def calibrate(model_config, config) -> float:
+    """Training steps per second on this machine for this model, after compilation."""
+    import numpy as np
+    import tensorflow as tf
+
+    from charbot.train import Trainer
+
+    trainer = Trainer(model_config, config, total_steps=1000)
+    states = trainer.model.zero_state(config.batch_size)
+    x = tf.constant(np.random.default_rng(0).integers(0, model_config.vocab_size, (config.batch_size, config.seq_len)),
+                    tf.int32)
+    seed = tf.constant([0, 0], tf.int32)
+    for _ in range(2):
+        loss, states = trainer.train_step(x, x, states, seed)
+    float(loss)
+    count, started = 10, time.perf_counter()
+    for _ in range(count):
+        loss, states = trainer.train_step(x, x, states, seed)
+    float(loss)
+    return count / (time.perf_counter() - started)
+
+
+def _weights(out: Path):
+    from charbot import checkpoint
+
+    return checkpoint.load(out / "best").weights.values()
+
+
+def _epoch_printer(event, **data):
+    if event == "epoch_end":
+        r = data["record"]
+        print(f"  epoch {r['epoch']}: train {r['train_loss']:.4f} val {r['val_loss']:.4f} "
+              f"({r['val_bpc']:.4f} bits/char) at {r['seconds']:.0f} s, {r['chars_per_second']:,.0f} chars/s",
+              flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
