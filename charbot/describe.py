@@ -39,8 +39,12 @@ def describe(data: checkpoint.CheckpointData) -> Table:
     table.add_row("training", f"batch {train.batch_size} x {train.seq_len}, lr {train.learning_rate}, "
                               f"dropout {model.dropout}, {len(metrics.get('epochs', []))} epochs, "
                               f"{metrics.get('wall_seconds', 0):,.0f} s, stopped: {metrics.get('stopped', '?')}")
-    best = metrics.get("best")
-    if best:
+    best, shipped = metrics.get("best"), metrics.get("shipped")
+    if shipped:
+        table.add_row("validation loss", f"{shipped['val_loss']:.4f} nats/char = {shipped['val_bpc']:.4f} bits/char "
+                                         f"on the last {train.val_fraction:.0%} of the corpus "
+                                         f"({shipped['val_chars']:,} characters), weights as {shipped['stored_as']}")
+    elif best:
         table.add_row("validation loss", f"{best['val_loss']:.4f} nats/char = {best['val_bpc']:.4f} bits/char "
                                          f"(epoch {best['epoch']}, last {train.val_fraction:.0%} of the corpus)")
     else:

@@ -1,0 +1,65 @@
+"""Copy a trained run's best checkpoint into checkpoints/ as the shipped default model.
+
+Stores the weights as float16 (half the size) only after checking, on the corpus' held-out tail, that
+the validation loss does not suffer; both losses are recorded in the shipped metrics.json.
+Run: .venv/bin/python scripts/ship_model.py runs/shakespeare-512x2/best [--name shakespeare]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TOLERANCE = 0.002  # nats/char a float16 copy may lose before it is refused
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", type=Path, help="a checkpoint folder, e.g. runs/NAME/best")
+    parser.add_argument("--name", default="shakespeare")
+    args = parser.parse_args()
+
+    from charbot import checkpoint
+    from charbot.corpus import load_corpus, split
+    from charbot.resources import shipped_dir
+    from charbot.train import LN2, Trainer, validation_layout
+
+    data = checkpoint.load(args.source)
+    corpus = load_corpus(data.train_config.corpus)
+    if corpus.sha256 != data.config["corpus"]["sha256"]:
+        print(f"{args.source} was trained on another version of the corpus", file=sys.stderr)
+        return 1
+    ids = np.asarray(data.vocab.ids_from_text(corpus.text), np.int32)
+    _, val_ids = split(ids, data.train_config.val_fraction)
+    layout = validation_layout(val_ids, data.train_config.batch_size, data.train_config.seq_len)
+    trainer = Trainer(data.model_config, data.train_config, total_steps=1)
+
+    def loss_with(weights) -> float:
+        checkpoint.assign_weights(trainer.model, checkpoint.CheckpointData(**{**data.__dict__, "weights": weights}))
+        return trainer.evaluate(layout)
+
+    full = loss_with(data.weights)
+    half_weights = {name: w.astype(np.float16) for name, w in data.weights.items()}
+    half = loss_with(half_weights)
+    print(f"validation loss: float32 {full:.4f}, float16 {half:.4f} nats/char")
+    use_half = half - full <= TOLERANCE
+    metrics = {**data.metrics, "shipped": {
+        "source": str(args.source), "stored_as": "float16" if use_half else "float32",
+        "val_loss": half if use_half else full, "val_bpc": (half if use_half else full) / LN2,
+        "val_loss_float32": full, "val_loss_float16": half, "val_chars": int(val_ids.size),
+    }}
+    target = shipped_dir("checkpoints") / args.name
+    checkpoint.save(target, weights=data.weights, model_config=data.model_config, train_config=data.train_config,
+                    vocab=data.vocab, corpus=data.config["corpus"], metrics=metrics, float16=use_half)
+    size = sum(p.stat().st_size for p in target.iterdir())
+    print(f"shipped {target} ({size / 1e6:.1f} MB, {'float16' if use_half else 'float32'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
