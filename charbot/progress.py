@@ -28,7 +28,7 @@ def sparkline(values: list[float]) -> str:
 class RichReporter:
     def __init__(self, console: Console | None = None, sample=None):
         """Args: sample(model, vocab) -> str, a short text shown after each epoch (or None)."""
-        self.console = console or Console()
+        self.console = console or Console(soft_wrap=True)  # long lines stay whole in logs
         self.sample = sample
         self.progress: Progress | None = None
         self.task = None

@@ -326,6 +326,7 @@ def train(
             if result.stopped != "finished" or stop.requested:
                 if stop.requested:
                     result.stopped = "interrupted"
+                    report("interrupted", path=out / "latest", epoch=epoch + 1, window=0)
                 break
     result.seconds = elapsed
     report("end", result=result, out=out)

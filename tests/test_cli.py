@@ -129,3 +129,29 @@ def test_help_does_not_import_tensorflow():
     code = "import sys; from charbot.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False"
+
+
+def test_ctrl_c_during_training_saves_a_resumable_checkpoint_and_exits_0(tmp_path, play_file):
+    import signal
+    import time
+
+    from charbot import checkpoint
+
+    out = tmp_path / "run"
+    big = tmp_path / "big.txt"
+    big.write_text(play_file.read_text() * 20)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "charbot", "train", "--corpus", str(big), "--out", str(out), "--batch-size", "8",
+         "--seq-len", "32", "--rnn-units", "64", "--num-layers", "1", "--epochs", "50"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "latest").exists() and time.monotonic() < deadline:  # wait for the first epoch's save
+        time.sleep(0.2)
+    time.sleep(0.5)  # now in the middle of the second epoch
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "continue with --resume" in stdout
+    resume = checkpoint.load(out / "latest", with_resume=True).resume
+    assert resume["epoch"] >= 1
+    assert not list(tmp_path.glob("run/.*"))  # no half-written temporary folders

@@ -144,3 +144,15 @@ def test_a_seed_longer_than_the_largest_bucket_is_primed_in_pieces(engine):
     parts, _ = engine.prime(first, text[1000:])
     close_states(whole, parts)
     assert whole.chars == 4200
+
+
+def test_changing_settings_never_retraces(engine):
+    state, _ = engine.prime(engine.initial_state(), "ab")
+    for _ in engine.stream(state, SampleConfig(temperature=0.6, max_chars=5, stop=()), 1):
+        pass
+    traces = engine._chunk.experimental_get_tracing_count()
+    for temperature, top_k, top_p in ((0.0, 0, 1.0), (1.3, 3, 1.0), (0.2, 0, 0.5), (2.0, 5, 0.9)):
+        settings = SampleConfig(temperature=temperature, top_k=top_k, top_p=top_p, max_chars=5, stop=())
+        for _ in engine.stream(state, settings, 2):
+            pass
+    assert engine._chunk.experimental_get_tracing_count() == traces
