@@ -45,24 +45,22 @@ def _positive_int(text):
     return value
 
 
-def _fraction(text):
+def _float(text, allowed, rule):
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text!r}")
+    if not allowed(value):
+        raise argparse.ArgumentTypeError(f"must be {rule}, not {text!r}")
     return value
+
+
+def _fraction(text):
+    return _float(text, lambda v: 0.0 <= v < 1.0, "at least 0 and below 1")
 
 
 def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text!r}")
-    return value
+    return _float(text, lambda v: 0.0 < v < float("inf"), "a finite number above 0")
 
 
 def _add_sampling(parser, sample: SampleConfig):
