@@ -40,6 +40,7 @@ def main() -> int:
     parser.add_argument("--learning-rate", type=float, default=5e-3)
     parser.add_argument("--epochs", type=int, default=30, help="upper bound without a budget")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temporary one)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out (settings from it)")
     args = parser.parse_args()
 
     if not CORPUS.is_file():
@@ -66,7 +67,7 @@ def main() -> int:
     print(f"corpus: {CORPUS.name}, {len(train_ids):,} training / {len(val_ids):,} validation characters")
 
     config = base
-    if args.budget:
+    if args.budget and not args.resume:
         steps_per_second = calibrate(ModelConfig(**{**model_config.to_dict(), "vocab_size": len(vocab)}), base)
         steps = int(steps_per_second * args.budget)
         windows = (len(train_ids) - 1) // args.batch_size // args.seq_len
@@ -76,8 +77,11 @@ def main() -> int:
 
     out = args.out or Path(tempfile.mkdtemp(prefix="charbot-quality-")) / "run"
     started = time.perf_counter()
-    result = train(corpus, model_config, config, out, reporter=_epoch_printer)
+    result = train(corpus, model_config, config, out, resume=args.resume, reporter=_epoch_printer)
     wall = time.perf_counter() - started
+    if not result.best_epoch:
+        print(f"stopped before the first validation; continue with --out {out} --resume")
+        return 0
     parameters = sum(int(np.prod(w.shape)) for w in _weights(out))
     print()
     print(f"mode:              {'budget %.0f s' % args.budget if args.budget else 'best model (to early stopping)'}")
