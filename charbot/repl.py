@@ -224,10 +224,11 @@ def turn(chat: Chat, line: str) -> bool:
 
 
 def run_script(chat: Chat, lines) -> int:
+    """Lines from a pipe or file; exit status 1 when the model could not be loaded."""
     for line in lines:
         if not turn(chat, line.rstrip("\n")):
             break
-    return 0
+    return 1 if chat.loader.ready.is_set() and chat.loader.error else 0
 
 
 def settings_from_args(args) -> SampleConfig:
