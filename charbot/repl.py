@@ -237,6 +237,8 @@ def settings_from_args(args) -> SampleConfig:
 
 
 def run_chat(args) -> int:
+    if args.checkpoint is not None and not args.checkpoint.is_dir():  # a typo: say so now, not after loading
+        raise CharbotError(f"checkpoint {args.checkpoint} does not exist or is not a folder: give a checkpoint folder")
     loader = ModelLoader(args.checkpoint).start()
     settings = settings_from_args(args)
     if not sys.stdin.isatty():
