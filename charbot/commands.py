@@ -118,7 +118,7 @@ def _save(chat, arg):
 
 
 def _help(chat, arg):
-    lines = [f"  /{c.name}{' ' + c.argument if c.argument else '':<18} {c.description}" for c in COMMANDS]
+    lines = [f"  {'/' + c.name + (' ' + c.argument if c.argument else ''):<20} {c.description}" for c in COMMANDS]
     chat.renderer.note("Type a line and the model continues it; an empty line continues from where it is.\n"
                        "Alt-Enter (or Esc then Enter) inserts a newline; Ctrl-C stops a reply; Ctrl-D quits.\n"
                        + "\n".join(lines))

@@ -125,10 +125,10 @@ class Chat:
             f"top-p {s.top_p:g}" if s.top_p < 1 else "top-p off",
             f"seed {'random' if s.seed is None else s.seed}",
             f"stop {_escape(show_stop(s.stop))}",
-            f"memory {session.memory_chars:,} chars",
+            f"memory {session.memory_chars:,}",
         ]
         if session.last_speed:
-            parts.append(f"{session.last_speed:,.0f} chars/s")
+            parts.append(f"{session.last_speed:,.0f} ch/s")
         if session.heat:
             parts.append("heat on")
         return HTML(" · ".join(parts))

@@ -71,7 +71,7 @@ def test_a_person_chats_changes_temperature_interrupts_and_leaves(terminal, tmp_
 
     term.type("WREN:\r")
     term.wait_for(r"seed \d+ · \d+ chars · [\d,]+ chars/s")  # the streamed reply, then its status line
-    term.wait_for(r"memory \d+ chars · [\d,]+ chars/s")
+    term.wait_for(r"memory \d+ · [\d,]+ ch/s")
 
     term.type("/temp 0.2\r")
     term.wait_for("temperature 0.2")
