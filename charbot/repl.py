@@ -38,6 +38,8 @@ class ModelLoader:
         self.engine = None
         self.checkpoint = None
         self.error: str | None = None
+        self._closing = threading.Event()
+        self._later: threading.Thread | None = None
 
     def start(self) -> "ModelLoader":
         threading.Thread(target=self._load, name="charbot-loader", daemon=True).start()
@@ -58,9 +60,22 @@ class ModelLoader:
         finally:
             self.ready.set()
         if self.engine is not None:  # long seeds' shapes, later, so as not to slow the first reply
-            later = threading.Timer(3.0, self.engine.warm_up, args=(PRIME_BUCKETS[2:],), kwargs={"generation": False})
-            later.daemon = True
-            later.start()
+            self._later = threading.Thread(target=self._warm_long_seeds, args=(PRIME_BUCKETS[2:],), daemon=True)
+            self._later.start()
+
+    def _warm_long_seeds(self, buckets) -> None:
+        if self._closing.wait(3.0):
+            return
+        for bucket in buckets:
+            if self._closing.is_set():
+                return
+            self.engine.warm_up((bucket,), generation=False)
+
+    def close(self) -> None:
+        """Stop background compiling before the interpreter exits (TensorFlow dislikes dying mid-compile)."""
+        self._closing.set()
+        if self._later is not None:
+            self._later.join(timeout=30)
 
     def wait(self):
         while not self.ready.wait(0.1):  # short waits keep Ctrl-C responsive
@@ -241,6 +256,13 @@ def run_chat(args) -> int:
         raise CharbotError(f"checkpoint {args.checkpoint} does not exist or is not a folder: give a checkpoint folder")
     loader = ModelLoader(args.checkpoint).start()
     settings = settings_from_args(args)
+    try:
+        return _run(loader, settings)
+    finally:
+        loader.close()
+
+
+def _run(loader: ModelLoader, settings: SampleConfig) -> int:
     if not sys.stdin.isatty():
         return run_script(Chat(Console(), loader, settings), sys.stdin)
     console = Console()

@@ -53,6 +53,7 @@ class Terminal:
             except (pexpect.TIMEOUT, pexpect.EOF):
                 pass
         self.child.close()
+        assert self.child.signalstatus is None, f"killed by signal {self.child.signalstatus}:\n{self.text()}"
         return self.child.exitstatus
 
 
