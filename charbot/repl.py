@@ -51,7 +51,12 @@ class ModelLoader:
             from charbot.generate import load_engine
 
             engine, data = load_engine(self.path)
-            engine.warm_up(PRIME_BUCKETS[:2])  # what a first short line needs; the rest after "ready"
+            # What a first short line needs, compiled side by side on two cores; the rest after "ready".
+            short_seeds = threading.Thread(target=engine.warm_up, args=(PRIME_BUCKETS[:1],),
+                                           kwargs={"generation": False})
+            short_seeds.start()
+            engine.warm_up(())
+            short_seeds.join()
             self.engine, self.checkpoint = engine, data
         except CharbotError as error:
             self.error = str(error)
@@ -60,7 +65,7 @@ class ModelLoader:
         finally:
             self.ready.set()
         if self.engine is not None:  # long seeds' shapes, later, so as not to slow the first reply
-            self._later = threading.Thread(target=self._warm_long_seeds, args=(PRIME_BUCKETS[2:],), daemon=True)
+            self._later = threading.Thread(target=self._warm_long_seeds, args=(PRIME_BUCKETS[1:],), daemon=True)
             self._later.start()
 
     def _warm_long_seeds(self, buckets) -> None:
