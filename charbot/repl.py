@@ -51,8 +51,9 @@ class ModelLoader:
             from charbot.generate import load_engine
 
             engine, data = load_engine(self.path)
-            # What a first short line needs, compiled side by side on two cores; the rest after "ready".
-            short_seeds = threading.Thread(target=engine.warm_up, args=(PRIME_BUCKETS[:1],),
+            # What a first short line and a reply need (a reply's state is re-primed from its last chunk,
+            # at most 64 characters), compiled beside the generation chunk; longer seeds after "ready".
+            short_seeds = threading.Thread(target=engine.warm_up, args=(PRIME_BUCKETS[:2],),
                                            kwargs={"generation": False})
             short_seeds.start()
             engine.warm_up(())
@@ -65,7 +66,7 @@ class ModelLoader:
         finally:
             self.ready.set()
         if self.engine is not None:  # long seeds' shapes, later, so as not to slow the first reply
-            self._later = threading.Thread(target=self._warm_long_seeds, args=(PRIME_BUCKETS[1:],), daemon=True)
+            self._later = threading.Thread(target=self._warm_long_seeds, args=(PRIME_BUCKETS[2:],), daemon=True)
             self._later.start()
 
     def _warm_long_seeds(self, buckets) -> None:

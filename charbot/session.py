@@ -91,11 +91,12 @@ class Session:
             for token in stream:
                 renderer.token(token)
                 shown += token.text
+            seconds = time.perf_counter() - started
             after, stopped_by = stream.state, stream.stopped_by
         except KeyboardInterrupt:
+            seconds = time.perf_counter() - started
             # Only what reached the screen counts; re-prime from the reply's start with exactly that.
             after, stopped_by = self.engine.prime(after_seed, shown)[0], "interrupted"
-        seconds = time.perf_counter() - started
         self.last_speed = len(shown) / seconds if seconds > 0 and shown else 0.0
         renderer.end_line(seed_text + shown)
         turn = Turn(seed_text, shown, before, after_seed, after, seed, stopped_by)

@@ -44,3 +44,6 @@ def _import_all() -> None:
     import tensorflow_probability  # noqa: F401
 
     tf.config.list_physical_devices()  # device discovery prints too; do it now, while quiet
+    # charbot compiles one prime per seed-length bucket on purpose; TensorFlow's retracing advice
+    # would only confuse a chat user.
+    tf.get_logger().setLevel("ERROR")
