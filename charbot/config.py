@@ -11,24 +11,29 @@ import dataclasses
 from dataclasses import dataclass, field
 
 
+class _Saved:
+    """Settings that are written into checkpoints as JSON and read back (unknown keys ignored)."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_Saved):
     vocab_size: int = 0  # filled from the corpus' vocabulary before building
     embedding_dim: int = 64  # characters are few; a small embedding is plenty
     rnn_units: int = 512  # width of each LSTM layer
     num_layers: int = 2  # stacked LSTM layers
     dropout: float = 0.1  # applied between layers and before the output, training only
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
-        return cls(**_known_fields(cls, data))
-
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Saved):
     corpus: str = "shakespeare"  # catalogue name or a path to a UTF-8 text file
     batch_size: int = 64  # parallel streams laid through the training split
     seq_len: int = 128  # characters per truncated back-propagation window
@@ -43,13 +48,6 @@ class TrainConfig:
     budget_seconds: float = 0.0  # stop training after this much wall time (0 = no limit)
     schedule_steps: int = 0  # steps the learning-rate schedule spans (0 = epochs x windows per epoch)
     sample_chars: int = 200  # length of the sample shown after each epoch
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        return cls(**_known_fields(cls, data))
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,3 @@ class SampleConfig:
 
 MAX_CHARS_LIMIT = 100_000  # a longer reply is almost surely a typo for something smaller
 
-
-def _known_fields(cls, data: dict) -> dict:
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {key: value for key, value in data.items() if key in names}
