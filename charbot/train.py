@@ -191,6 +191,23 @@ class _StopFlag:
         return False
 
 
+def _start_or_resume(corpus: Corpus, model_config: ModelConfig, train_config: TrainConfig, out: Path, resume: bool):
+    """(model settings, training settings, vocabulary, the `latest/` checkpoint or None) for a run."""
+    if not resume:
+        if (out / "latest").exists():
+            raise CharbotError(f"{out} already holds a run: add --resume to continue it, or pick another --out")
+        vocab = Vocabulary.from_text(corpus.text)
+        return ModelConfig(**{**model_config.to_dict(), "vocab_size": len(vocab)}), train_config, vocab, None
+    resumed = checkpoint.load(out / "latest", with_resume=True)
+    trained_on = resumed.config["corpus"]
+    if trained_on["sha256"] != corpus.sha256:
+        raise CharbotError(
+            f"cannot resume {out}: it was trained on corpus {trained_on['name']} "
+            f"(sha256 {trained_on['sha256'][:12]}...), not this one"
+        )
+    return resumed.model_config, resumed.train_config, resumed.vocab, resumed
+
+
 def train(
     corpus: Corpus,
     model_config: ModelConfig,
@@ -208,22 +225,7 @@ def train(
         max_windows: stop (resumably) after this many training windows in this call; for tests.
     """
     out = Path(out)
-    resumed = None
-    if resume:
-        resumed = checkpoint.load(out / "latest", with_resume=True)
-        model_config, train_config = resumed.model_config, resumed.train_config
-        vocab = resumed.vocab
-        if resumed.config["corpus"]["sha256"] != corpus.sha256:
-            raise CharbotError(
-                f"cannot resume {out}: it was trained on corpus {resumed.config['corpus']['name']} "
-                f"(sha256 {resumed.config['corpus']['sha256'][:12]}...), not this one"
-            )
-    else:
-        if (out / "latest").exists():
-            raise CharbotError(f"{out} already holds a run: add --resume to continue it, or pick another --out")
-        vocab = Vocabulary.from_text(corpus.text)
-        model_config = ModelConfig(**{**model_config.to_dict(), "vocab_size": len(vocab)})
-
+    model_config, train_config, vocab, resumed = _start_or_resume(corpus, model_config, train_config, out, resume)
     ids = np.asarray(vocab.ids_from_text(corpus.text), dtype=np.int32)
     train_ids, val_ids = split(ids, train_config.val_fraction)
     train_layout = lay_out(train_ids, train_config.batch_size, train_config.seq_len)

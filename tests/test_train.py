@@ -82,3 +82,10 @@ def test_resume_of_a_folder_without_training_state(tmp_path, tiny_run, play_file
 def test_corpus_too_small_for_the_settings(tmp_path, play_file):
     with pytest.raises(CharbotError, match="lower --batch-size or --seq-len"):
         train(load_corpus(str(play_file)), TINY_MODEL, TrainConfig(batch_size=512, seq_len=512), tmp_path / "run")
+
+
+def test_resume_on_another_corpus_is_refused(tmp_path, tiny_run):
+    other = tmp_path / "other.txt"
+    other.write_text("a different text entirely\n" * 50)
+    with pytest.raises(CharbotError, match="cannot resume .* not this one"):
+        train(load_corpus(str(other)), TINY_MODEL, TINY_TRAIN, tiny_run, resume=True)
