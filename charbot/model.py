@@ -97,9 +97,3 @@ def weight_names(model: CharModel) -> list[str]:
     """Stable names for the weights, independent of how many models this process has built."""
     return [variable.path.split("/", 1)[-1] for variable in model.weights]
 
-
-def summary_lines(model: CharModel) -> list[str]:
-    lines = []
-    for name, variable in zip(weight_names(model), model.weights):
-        lines.append(f"{name:40s} {str(tuple(variable.shape)):>14s}")
-    return lines
