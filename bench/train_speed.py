@@ -1,73 +1,57 @@
-"""Training throughput: charbot's stateful training step against plain `model.fit`, in one run.
+"""Training throughput: charbot in float32 and at `--precision auto`, plain `model.fit`, and PyTorch.
 
-Both train the same architecture at the same batch and window length on the bundled corpus:
+All train the same architecture at the same batch and window length, in one run:
 - charbot: the char-rnn stream layout, LSTM state carried from window to window, compiled step;
-- baseline: a stateless Keras 3 model (Embedding -> LSTM x N -> Dense) fed random windows by `fit`.
+- fit: a stateless Keras 3 model (Embedding -> LSTM x N -> Dense) fed random windows by `fit`;
+- with --peer: ../shared/peers/run-torch-peer, the same model in PyTorch (float32 and bfloat16
+  autocast), run as a separate process after charbot's figures (skipped with a message if absent).
 
-Prints characters per second for each and the ratio. Run: .venv/bin/python bench/train_speed.py
+Prints characters per second for each and the ratios.
+Run: .venv/bin/python bench/train_speed.py [--peer]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from common import machine_line
 
 import numpy as np  # noqa: E402
 
+PEER = Path(__file__).resolve().parent.parent.parent / "shared" / "peers" / "run-torch-peer"
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rnn-units", type=int, default=512)
-    parser.add_argument("--num-layers", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=20, help="timed training steps for each method")
-    args = parser.parse_args()
 
-    from charbot.config import ModelConfig, TrainConfig
-    from charbot.corpus import lay_out, load_corpus
+def charbot_speed(model_config, ids, args, precision: str) -> float:
+    from charbot.config import TrainConfig
+    from charbot.corpus import lay_out
     from charbot.train import Trainer
-    from charbot.vocab import Vocabulary
 
-    import keras
-    import tensorflow as tf
-
-    corpus = load_corpus("shakespeare")
-    vocab = Vocabulary.from_text(corpus.text)
-    ids = np.asarray(vocab.ids_from_text(corpus.text[:2_000_000]), np.int32)
-    B, T, steps = args.batch_size, args.seq_len, args.steps
-    model_config = ModelConfig(vocab_size=len(vocab), rnn_units=args.rnn_units, num_layers=args.num_layers,
-                               dropout=0.0)
-    print(f"machine: {machine_line()}")
-    print(f"model: {args.num_layers} x LSTM({args.rnn_units}), batch {B} x {T}, {steps} timed steps each")
-
-    # charbot: stream layout, carried state.
-    trainer = Trainer(model_config, TrainConfig(batch_size=B, seq_len=T), total_steps=10_000)
+    B, T = args.batch_size, args.seq_len
+    trainer = Trainer(model_config, TrainConfig(batch_size=B, seq_len=T), total_steps=10_000, precision=precision)
     layout = lay_out(ids, B, T)
-    states = trainer.model.zero_state(B)
-    seed = tf.constant([1, 0], tf.int32)
-
-    def charbot_steps(start, count):
-        nonlocal states
-        for k in range(start, start + count):
-            x, y = layout.window(k)
-            loss, states = trainer.train_step(tf.constant(x), tf.constant(y), states, seed)
-        float(loss)
-
-    charbot_steps(0, 2)  # trace
+    states = trainer.zero_state()
+    for k in range(2):  # trace
+        _, states = trainer.step(*layout.window(k), states, (1, k))
     started = time.perf_counter()
-    charbot_steps(2, steps)
-    charbot_speed = steps * B * T / (time.perf_counter() - started)
+    for k in range(2, 2 + args.steps):
+        _, states = trainer.step(*layout.window(k), states, (1, k))
+    return args.steps * B * T / (time.perf_counter() - started)
 
-    # Baseline: model.fit on random windows, same architecture.
+
+def fit_speed(model_config, ids, args) -> float:
+    import keras
+
+    B, T, steps = args.batch_size, args.seq_len, args.steps
     keras.utils.set_random_seed(1)
     inputs = keras.Input(shape=(T,), dtype="int32")
-    x = keras.layers.Embedding(len(vocab), model_config.embedding_dim)(inputs)
+    x = keras.layers.Embedding(model_config.vocab_size, model_config.embedding_dim)(inputs)
     for _ in range(args.num_layers):
         x = keras.layers.LSTM(args.rnn_units, return_sequences=True)(x)
-    baseline = keras.Model(inputs, keras.layers.Dense(len(vocab))(x))
+    baseline = keras.Model(inputs, keras.layers.Dense(model_config.vocab_size)(x))
     baseline.compile(optimizer=keras.optimizers.Adam(2e-3, global_clipnorm=1.0),
                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     rng = np.random.default_rng(0)
@@ -77,13 +61,79 @@ def main() -> None:
     baseline.fit(windows_x[: 2 * B], windows_y[: 2 * B], batch_size=B, epochs=1, verbose=0)  # trace
     started = time.perf_counter()
     baseline.fit(windows_x[2 * B :], windows_y[2 * B :], batch_size=B, epochs=1, verbose=0, shuffle=False)
-    fit_speed = steps * B * T / (time.perf_counter() - started)
+    return steps * B * T / (time.perf_counter() - started)
+
+
+def peer_speeds(model_config, args) -> dict[str, float]:
+    if not PEER.is_file():
+        print(f"peer: skipped, {PEER} is absent")
+        return {}
+    command = [str(PEER), "--vocab", str(model_config.vocab_size), "--embedding-dim", str(model_config.embedding_dim),
+               "--rnn-units", str(args.rnn_units), "--num-layers", str(args.num_layers), "--batch-size",
+               str(args.batch_size), "--seq-len", str(args.seq_len), "--steps", str(args.steps)]
+    print("peer command:", " ".join(command), flush=True)
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        print(f"peer: failed ({done.stderr.strip().splitlines()[-1:]})")
+        return {}
+    figures = {}
+    for line in done.stdout.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith("torch_"):
+            figures[name] = float(value)
+        else:
+            print(line)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rnn-units", type=int, default=512)
+    parser.add_argument("--num-layers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps for each method")
+    parser.add_argument("--peer", action="store_true", help="also run ../shared/peers/run-torch-peer")
+    args = parser.parse_args()
+
+    from charbot.config import ModelConfig
+    from charbot.corpus import load_corpus
+    from charbot.precision import choose_here
+    from charbot.vocab import Vocabulary
+
+    corpus = load_corpus("shakespeare")
+    vocab = Vocabulary.from_text(corpus.text)
+    ids = np.asarray(vocab.ids_from_text(corpus.text[:2_000_000]), np.int32)
+    model_config = ModelConfig(vocab_size=len(vocab), rnn_units=args.rnn_units, num_layers=args.num_layers, dropout=0.0)
+    auto, why = choose_here("auto")
+    print(f"machine: {machine_line()}")
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"model: {args.num_layers} x LSTM({args.rnn_units}), vocabulary {len(vocab)}, batch {args.batch_size} x "
+          f"{args.seq_len}, {args.steps} timed steps each")
+    print(f"--precision auto chose {auto}: {why}", flush=True)
+
+    rows = [("charbot, float32", charbot_speed(model_config, ids, args, "float32"))]
+    rows.append((f"charbot, --precision auto ({auto})", charbot_speed(model_config, ids, args, auto)))
+    rows.append(("Keras model.fit, float32 (random windows)", fit_speed(model_config, ids, args)))
+    peer = peer_speeds(model_config, args) if args.peer else {}
+    names = {"torch_train_float32_chars_per_s": "PyTorch, float32",
+             "torch_train_bfloat16_autocast_chars_per_s": "PyTorch, bfloat16 autocast"}
+    rows += [(names[key], value) for key, value in peer.items() if key in names]
 
     print()
-    print(f"{'method':36s} {'chars/s':>10s}")
-    print(f"{'charbot (stateful, stream layout)':36s} {charbot_speed:10,.0f}")
-    print(f"{'model.fit on random windows':36s} {fit_speed:10,.0f}")
-    print(f"ratio charbot / fit: {charbot_speed / fit_speed:.2f}x (target >= 1.0, aim 1.5)")
+    print(f"{'method':44s} {'chars/s':>10s}")
+    for name, value in rows:
+        print(f"{name:44s} {value:10,.0f}")
+    speeds = dict(rows)
+    ours32, ours_auto = rows[0][1], rows[1][1]
+    print()
+    print(f"charbot float32 / fit:            {ours32 / speeds['Keras model.fit, float32 (random windows)']:.2f}x")
+    if "PyTorch, float32" in speeds:
+        torch32 = speeds["PyTorch, float32"]
+        print(f"charbot float32 / PyTorch float32: {ours32 / torch32:.2f}x (target >= 0.8)")
+        print(f"charbot auto / PyTorch float32:    {ours_auto / torch32:.2f}x (target >= 1.4 where auto is bfloat16)")
+    if "PyTorch, bfloat16 autocast" in speeds:
+        print(f"charbot auto / PyTorch bfloat16:   {ours_auto / speeds['PyTorch, bfloat16 autocast']:.2f}x (aim >= 1.0)")
 
 
 if __name__ == "__main__":

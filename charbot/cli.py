@@ -12,7 +12,9 @@ from pathlib import Path
 
 from charbot import __version__
 from charbot.config import ModelConfig, SampleConfig, TrainConfig
+from charbot.distribute import STRATEGIES
 from charbot.errors import CharbotError
+from charbot.precision import PRECISIONS
 from charbot.settings import parse_length, parse_seed, parse_stop, parse_temperature, parse_top_k, parse_top_p
 
 EXIT_USAGE = 2
@@ -114,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--num-layers", type=_positive_int, default=model.num_layers)
     trainer.add_argument("--embedding-dim", type=_positive_int, default=model.embedding_dim)
     trainer.add_argument("--dropout", type=_fraction, default=model.dropout)
+    trainer.add_argument("--precision", choices=PRECISIONS, default=train.precision,
+                         help="number format of the matrix products: auto picks bfloat16 on CPUs that compute it "
+                              "natively, float16 on CUDA GPUs with tensor cores, float32 otherwise (default auto)")
+    trainer.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                         help="one device, mirrored (all local GPUs, or --cpu-devices), multi-worker (TF_CONFIG); "
+                              "auto is mirrored with more than one GPU (default auto)")
+    trainer.add_argument("--cpu-devices", type=_positive_int, default=0,
+                         help="split the CPU into N logical devices for --strategy mirrored")
 
     corpus = sub.add_parser("corpus", help="list or show corpora")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", parser_class=_Parser, required=True)
@@ -161,32 +171,45 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_train(args) -> int:
     from charbot.corpus import load_corpus
+    from charbot.distribute import place
     from charbot.progress import RichReporter
     from charbot.train import train
 
     corpus = load_corpus(args.corpus)
+    placement = place(args.strategy, args.cpu_devices)  # before any TensorFlow op: multi-worker needs it
     out = args.out or Path("runs") / Path(corpus.name).stem
     model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
                                num_layers=args.num_layers, dropout=args.dropout)
     train_config = TrainConfig(corpus=args.corpus, batch_size=args.batch_size, seq_len=args.seq_len,
                                epochs=args.epochs, learning_rate=args.learning_rate, patience=args.patience,
-                               val_fraction=args.val_fraction, seed=args.seed, budget_seconds=args.budget or 0.0)
-    result = train(corpus, model_config, train_config, out, resume=args.resume,
-                   reporter=RichReporter(sample=_epoch_sample))
+                               val_fraction=args.val_fraction, seed=args.seed, budget_seconds=args.budget or 0.0,
+                               precision=args.precision)
+    show = placement.is_chief  # one display, from the process that writes the checkpoints
+    result = train(corpus, model_config, train_config, out, resume=args.resume, placement=placement,
+                   reporter=RichReporter(sample=_EpochSampler()) if show else None)
     return 0 if result.history or result.stopped == "interrupted" else 1
 
 
-_sample_engines: dict = {}  # one engine per model, so its compiled functions are reused every epoch
+class _EpochSampler:
+    """The short sample after each epoch, from a float32 copy of the model that is being trained.
 
+    A copy, because the trained model may compute in mixed precision or live on several devices; one
+    copy and one engine for the whole run, so their compiled functions are reused every epoch.
+    """
 
-def _epoch_sample(model, vocab) -> str:
-    from charbot.engine import Engine
+    def __init__(self):
+        self.engine = None
 
-    engine = _sample_engines.get(id(model))
-    if engine is None:
-        engine = _sample_engines[id(model)] = Engine(model, vocab)
-    state = engine.fresh_state()
-    return "".join(t.text for t in engine.stream(state, SampleConfig(max_chars=TrainConfig().sample_chars, stop=()), 1))
+    def __call__(self, model, vocab) -> str:
+        from charbot.engine import Engine
+        from charbot.model import build_model
+
+        if self.engine is None:
+            self.engine = Engine(build_model(model.config), vocab)
+        self.engine.model.set_weights([w.numpy() for w in model.weights])
+        state = self.engine.fresh_state()
+        settings = SampleConfig(max_chars=TrainConfig().sample_chars, stop=())
+        return "".join(t.text for t in self.engine.stream(state, settings, 1))
 
 
 def run_corpus(args) -> int:

@@ -48,6 +48,7 @@ class TrainConfig(_Saved):
     budget_seconds: float = 0.0  # stop training after this much wall time (0 = no limit)
     schedule_steps: int = 0  # steps the learning-rate schedule spans (0 = epochs x windows per epoch)
     sample_chars: int = 200  # length of the sample shown after each epoch
+    precision: str = "auto"  # auto | float32 | bfloat16 | float16; a run records what auto chose
 
 
 @dataclass(frozen=True)

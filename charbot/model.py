@@ -5,6 +5,12 @@ to window and the engine can carry it from turn to turn. State layout, one pair 
 
     states = ((h_0, c_0), (h_1, c_1), ...)   # hidden and cell, each [batch, rnn_units] float32
 
+Training runs each LSTM layer over the whole window in one of two ways: on CPUs with
+`charbot.lstm.lstm_sequence` (batched projections and a hand-written gradient), on GPUs with the Keras
+layer (which picks cuDNN). Both use the same variables, so a checkpoint does not know which ran.
+Mixed precision is a Keras dtype policy on the embedding and LSTM layers; the output layer stays
+float32 so logits and the loss are float32.
+
 This module builds and runs the network; it does not train, sample or load files.
 """
 
@@ -18,47 +24,79 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from charbot.config import ModelConfig
+from charbot.lstm import lstm_sequence
 
 States = tuple  # ((h, c), ...) per layer
 
 
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
 class CharModel(keras.Model):
-    def __init__(self, config: ModelConfig, **kwargs):
+    def __init__(self, config: ModelConfig, precision: str = "float32", layerwise: bool | None = None, **kwargs):
+        """Args:
+            precision: "float32", "bfloat16" or "float16" (mixed: float32 variables and logits).
+            layerwise: train with `lstm_sequence` (default: when no GPU is visible).
+        """
         super().__init__(name="charbot", **kwargs)
         self.config = config
-        self.embedding = keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding")
+        self.precision = precision
+        self.layerwise = not tf.config.list_physical_devices("GPU") if layerwise is None else layerwise
+        policy = POLICIES[precision]
+        self.embedding = keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding",
+                                                dtype=policy)
         self.lstms = [
             keras.layers.LSTM(
-                config.rnn_units, return_sequences=True, return_state=True, name=f"lstm_{i}"
+                config.rnn_units, return_sequences=True, return_state=True, name=f"lstm_{i}", dtype=policy
             )
             for i in range(config.num_layers)
         ]
-        self.head = keras.layers.Dense(config.vocab_size, name="logits")
+        self.head = keras.layers.Dense(config.vocab_size, name="logits", dtype="float32")
+        # Built here, not on first call: the layer-wise path reads the LSTM variables without calling
+        # the layers.
+        width = config.embedding_dim
+        for lstm in self.lstms:
+            with keras.name_scope(lstm.name):  # the scope a first call would give: stable weight names
+                lstm.build((None, None, width))
+            width = config.rnn_units
+        with keras.name_scope(self.head.name):
+            self.head.build((None, width))
 
     def zero_state(self, batch_size: int) -> States:
         zeros = tf.zeros([batch_size, self.config.rnn_units], tf.float32)
         return tuple((zeros, zeros) for _ in range(self.config.num_layers))
 
-    def call(self, ids, states=None, training=False, dropout_seed=None):
+    def call(self, ids, states=None, training=False, dropout_seed=None, rows=None):
         """Logits for every position, and the state after the last one.
 
         Args:
             ids: [batch, time] int32 character ids.
             states: state to start from; zeros when None.
             training: apply dropout (needs `dropout_seed`, a [2] int tensor, for reproducible masks).
+            rows: (first row, global batch) when `ids` is one replica's rows of a larger batch, so
+                its dropout masks are those rows of the global batch's masks.
         Returns:
-            (logits [batch, time, vocab], states after the last position)
+            (logits [batch, time, vocab] float32, states after the last position)
         """
         if states is None:
             states = self.zero_state(tf.shape(ids)[0])
-        x = self.embedding(ids)
+        x = tf.transpose(self.embedding(ids), [1, 0, 2])  # [time, batch, embedding]
         new_states = []
         for i, lstm in enumerate(self.lstms):
-            h, c = states[i]
-            x, h, c = lstm(x, initial_state=[h, c], training=False)
+            x, h, c = self._layer(lstm, x, *states[i])
             new_states.append((h, c))
-            x = self._dropout(x, training, dropout_seed, i)
-        return self.head(x), tuple(new_states)
+            x = self._dropout(x, training, dropout_seed, i, rows)
+        return tf.transpose(self.head(x), [1, 0, 2]), tuple(new_states)
+
+    def _layer(self, lstm, x, h, c):
+        """One LSTM layer over time-major x: (outputs [time, batch, units], h, c), float32."""
+        if self.layerwise:
+            cell = lstm.cell
+            return lstm_sequence(tf.cast(x, tf.float32), h, c, cell.kernel, cell.recurrent_kernel, cell.bias,
+                                 tf.as_dtype(lstm.compute_dtype))
+        out, h, c = lstm(tf.transpose(x, [1, 0, 2]), initial_state=[h, c], training=False)
+        cast = lambda t: tf.cast(t, tf.float32)  # noqa: E731
+        return cast(tf.transpose(out, [1, 0, 2])), cast(h), cast(c)
 
     def step(self, ids, states):
         """One character per row through the LSTM cells (no loop inside): the engine's inner step.
@@ -75,20 +113,25 @@ class CharModel(keras.Model):
             new_states.append((h, c))
         return self.head(x), tuple(new_states)
 
-    def _dropout(self, x, training, seed, layer_index):
+    def _dropout(self, x, training, seed, layer_index, rows):
+        """Inverted dropout on time-major x [time, batch, units]."""
         rate = self.config.dropout
         if not training or rate <= 0.0 or seed is None:
             return x
-        # Stateless masks derived from (seed, layer): a resumed run draws exactly the same masks.
+        # Stateless masks derived from (seed, layer): a resumed run draws exactly the same masks, and
+        # each replica takes its rows of the global batch's masks, so any replica count agrees.
         layer_seed = tf.stack([seed[0], seed[1] * 131 + layer_index])
-        return tf.nn.experimental.stateless_dropout(x, rate, seed=layer_seed)
+        shape = tf.shape(x)
+        first, total = rows if rows is not None else (0, shape[1])
+        noise = tf.random.stateless_uniform([shape[0], total, shape[2]], layer_seed)[:, first : first + shape[1]]
+        return tf.where(noise >= rate, x / (1.0 - rate), tf.zeros_like(x))
 
 
-def build_model(config: ModelConfig) -> CharModel:
+def build_model(config: ModelConfig, precision: str = "float32", layerwise: bool | None = None) -> CharModel:
     """A model with its weights created (so they can be loaded or counted at once)."""
     if config.vocab_size < 1:
         raise ValueError("ModelConfig.vocab_size must be set from the vocabulary before building")
-    model = CharModel(config)
+    model = CharModel(config, precision, layerwise)
     model(tf.zeros([1, 1], tf.int32))
     return model
 

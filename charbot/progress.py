@@ -48,6 +48,8 @@ class RichReporter:
             f"{train_config.seq_len}{where}",
             highlight=False,
         )
+        self.console.print(f"precision {info['precision']}: {escape(info['precision_reason'])}; "
+                           f"{escape(info['placement'])}", highlight=False)
 
     def on_epoch_start(self, epoch, window):
         self.progress = Progress(

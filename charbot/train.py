@@ -12,6 +12,7 @@ the same masks an uninterrupted one would. This module never imports the chat.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import signal
@@ -24,7 +25,9 @@ import numpy as np
 from charbot import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import Corpus, StreamLayout, lay_out, split
+from charbot.distribute import Placement, from_replicas, place, to_replicas
 from charbot.errors import CharbotError
+from charbot.precision import choose_here as choose_precision
 from charbot.vocab import Vocabulary
 
 LN2 = math.log(2.0)
@@ -51,9 +54,15 @@ def validation_layout(val_ids: np.ndarray, batch_size: int, seq_len: int) -> Str
 
 
 class Trainer:
-    """Owns the model, the optimizer and the compiled steps of one training run."""
+    """Owns the model, the optimizer and the compiled steps of one training run.
 
-    def __init__(self, model_config: ModelConfig, train_config: TrainConfig, total_steps: int):
+    The step is written for one replica and wrapped by the placement's strategy: each replica runs
+    it on its own rows and its own carried state; gradients are summed across replicas, then clipped
+    by their global norm, so R replicas compute what one device would with the whole batch.
+    """
+
+    def __init__(self, model_config: ModelConfig, train_config: TrainConfig, total_steps: int,
+                 placement: Placement | None = None, precision: str = "float32"):
         from charbot.model import build_model  # first: imports TensorFlow quietly
 
         import keras
@@ -61,25 +70,60 @@ class Trainer:
 
         self.tf = tf
         self.config = train_config
+        self.placement = placement = placement or place("one")
+        self.replicas = placement.replicas
+        if train_config.batch_size % self.replicas:
+            raise CharbotError(
+                f"--batch-size {train_config.batch_size} does not split evenly over {self.replicas} replicas: "
+                f"use a multiple of {self.replicas}, or fewer devices"
+            )
         keras.utils.set_random_seed(train_config.seed)
-        self.model = build_model(model_config)
-        self.optimizer = keras.optimizers.Adam(
-            learning_rate=_schedule(train_config, total_steps), global_clipnorm=train_config.clip_norm
-        )
-        self.optimizer.build(self.model.trainable_variables)
-        model, optimizer = self.model, self.optimizer
+        with placement.strategy.scope():
+            self.model = build_model(model_config, precision)
+            optimizer = keras.optimizers.Adam(learning_rate=_schedule(train_config, total_steps))
+            if precision == "float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            # Slots exist before the first step: created lazily inside strategy.run they would not.
+            optimizer.build(self.model.trainable_variables)
+        self.optimizer = optimizer
+        self.train_step = self._compile_train_step()
+        self.eval_step = self._compile_eval_step()
+
+    def _compile_train_step(self):
+        tf, model, optimizer, strategy = self.tf, self.model, self.optimizer, self.placement.strategy
         variables = model.trainable_variables
-        loss_of = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        replicas, clip = self.replicas, self.config.clip_norm
+        global_chars = float(self.config.batch_size * self.config.seq_len)
+        scale = getattr(optimizer, "dynamic_scale", None)  # float16 loss scaling, else None
+
+        def replica_step(x, y, states, seed):
+            local = tf.shape(x)[0]
+            first = tf.distribute.get_replica_context().replica_id_in_sync_group * local
+            with tf.GradientTape() as tape:
+                logits, new_states = model(x, states, training=True, dropout_seed=seed, rows=(first, local * replicas))
+                losses = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+                loss = tf.reduce_sum(losses) / global_chars  # this replica's share of the global mean
+                scaled = optimizer.scale_loss(loss)
+            gradients = [tf.convert_to_tensor(g) for g in tape.gradient(scaled, variables)]
+            if replicas > 1:
+                gradients = tf.distribute.get_replica_context().all_reduce("sum", gradients)
+            norm = tf.linalg.global_norm(gradients) / (scale if scale is not None else 1.0)
+            # Clip the global gradient as one device would; the optimizer sums the replicas' copies
+            # again, so each passes 1/R of it (an infinite float16 norm makes NaN: the step is skipped).
+            factor = clip / tf.maximum(norm, clip) / replicas
+            optimizer.apply([g * factor for g in gradients], variables)
+            return loss, new_states
 
         # Not XLA: on CPU the compiled LSTM gradient ran at 0.67x the plain graph (8.3k vs 12.4k chars/s).
         @tf.function(reduce_retracing=True)
         def train_step(x, y, states, seed):
-            with tf.GradientTape() as tape:
-                logits, new_states = model(x, states, training=True, dropout_seed=seed)
-                loss = loss_of(y, logits)
-            gradients = tape.gradient(loss, variables)
-            optimizer.apply(gradients, variables)
-            return loss, new_states
+            loss, new_states = strategy.run(replica_step, args=(x, y, states, seed))
+            return strategy.reduce("sum", loss, axis=None), new_states
+
+        return train_step
+
+    def _compile_eval_step(self):
+        tf, model = self.tf, self.model
 
         @tf.function(reduce_retracing=True)
         def eval_step(x, y, states):
@@ -87,14 +131,28 @@ class Trainer:
             losses = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
             return tf.reduce_sum(losses), new_states
 
-        self.train_step = train_step
-        self.eval_step = eval_step
+        return eval_step
+
+    def to_replicas(self, value):
+        return to_replicas(self.placement.strategy, value)
+
+    def zero_state(self):
+        return self.to_replicas(self.model.zero_state(self.config.batch_size))
+
+    def step(self, x: np.ndarray, y: np.ndarray, states, seed: tuple[int, int]):
+        """One training window of the global batch: (mean loss, carried state per replica)."""
+        tf = self.tf
+        loss, states = self.train_step(self.to_replicas(x), self.to_replicas(y), states,
+                                       tf.constant(seed, tf.int32))
+        return float(loss), states
 
     def learning_rate(self) -> float:
         return float(self.optimizer.learning_rate)
 
     def evaluate(self, layout: StreamLayout) -> float:
-        """Mean loss (nats/char) over every character of the layout, state carried throughout."""
+        """Mean loss (nats/char) over every character of the layout, state carried throughout.
+
+        Runs on one device of each worker (every worker computes the same figure)."""
         tf = self.tf
         states = self.model.zero_state(layout.inputs.shape[0])
         total, count, stream_len = 0.0, 0, layout.inputs.shape[1]
@@ -109,14 +167,15 @@ class Trainer:
     # --- resume state ---------------------------------------------------------------------------
 
     def resume_arrays(self, states) -> dict[str, np.ndarray]:
-        arrays = {f"optimizer/{i:04d}": v.numpy() for i, v in enumerate(self.optimizer.variables)}
-        for layer, (h, c) in enumerate(states):
-            arrays[f"state/{layer}/h"] = np.asarray(h)
-            arrays[f"state/{layer}/c"] = np.asarray(c)
+        """Optimizer slots and the carried state of the whole global batch (gathered from replicas)."""
+        arrays = {f"optimizer/{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(self.optimizer.variables)}
+        for layer, (h, c) in enumerate(from_replicas(self.placement.strategy, states)):
+            arrays[f"state/{layer}/h"] = h
+            arrays[f"state/{layer}/c"] = c
         return arrays
 
     def restore(self, data: checkpoint.CheckpointData):
-        """Weights, optimizer slots and carried state from a `latest/` checkpoint."""
+        """Weights, optimizer slots and carried state from a `latest/` checkpoint (any replica count)."""
         checkpoint.assign_weights(self.model, data)
         arrays = data.resume_arrays
         for i, variable in enumerate(self.optimizer.variables):
@@ -130,30 +189,19 @@ class Trainer:
             c = arrays.get(f"state/{layer}/c")
             if h is None or c is None:
                 raise CharbotError(f"checkpoint {data.path}: resume.npz lacks the carried state of layer {layer}")
-            states.append((self.tf.constant(h), self.tf.constant(c)))
-        return tuple(states)
+            states.append((h, c))
+        return self.to_replicas(tuple(states))
 
 
 def _schedule(config: TrainConfig, total_steps: int):
-    """Linear warm-up, then cosine decay to `min_learning_rate_ratio` of the peak."""
+    """Linear warm-up to the peak, then cosine decay to `min_learning_rate_ratio` of it."""
     import keras
-    import tensorflow as tf
 
-    peak, floor = config.learning_rate, config.learning_rate * config.min_learning_rate_ratio
     warmup = max(1, min(config.warmup_steps, total_steps // 10))
-    decay = max(1, total_steps - warmup)
-
-    class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
-        def __call__(self, step):
-            step = tf.cast(step, tf.float32)
-            progress = tf.clip_by_value((step - warmup) / decay, 0.0, 1.0)
-            cosine = floor + 0.5 * (peak - floor) * (1.0 + tf.cos(math.pi * progress))
-            return tf.where(step < warmup, peak * (step + 1.0) / warmup, cosine)
-
-        def get_config(self):
-            return {}
-
-    return WarmupCosine()
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / warmup, decay_steps=max(1, total_steps - warmup),
+        alpha=config.min_learning_rate_ratio, warmup_target=config.learning_rate, warmup_steps=warmup,
+    )
 
 
 def machine() -> dict:
@@ -191,13 +239,34 @@ class _StopFlag:
         return False
 
 
+@dataclass
+class Position:
+    """Where a run stands: saved in `latest/resume.json` and read back by one pair of functions."""
+
+    epoch: int = 0  # epochs finished
+    window: int = 0  # windows finished in the current epoch
+    elapsed: float = 0.0  # seconds of training so far
+    bad_epochs: int = 0  # epochs since validation last improved
+    epoch_losses: list[float] = field(default_factory=list)  # this epoch's window losses so far
+    best_val_loss: float = math.inf
+    best_epoch: int = 0
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Position":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
 def _start_or_resume(corpus: Corpus, model_config: ModelConfig, train_config: TrainConfig, out: Path, resume: bool):
     """(model settings, training settings, vocabulary, the `latest/` checkpoint or None) for a run."""
     if not resume:
         if (out / "latest").exists():
             raise CharbotError(f"{out} already holds a run: add --resume to continue it, or pick another --out")
         vocab = Vocabulary.from_text(corpus.text)
-        return ModelConfig(**{**model_config.to_dict(), "vocab_size": len(vocab)}), train_config, vocab, None
+        return dataclasses.replace(model_config, vocab_size=len(vocab)), train_config, vocab, None
     resumed = checkpoint.load(out / "latest", with_resume=True)
     trained_on = resumed.config["corpus"]
     if trained_on["sha256"] != corpus.sha256:
@@ -206,6 +275,112 @@ def _start_or_resume(corpus: Corpus, model_config: ModelConfig, train_config: Tr
             f"(sha256 {trained_on['sha256'][:12]}...), not this one"
         )
     return resumed.model_config, resumed.train_config, resumed.vocab, resumed
+
+
+class _Run:
+    """One call of `train`: the data, the trainer, the position, and how a checkpoint is written."""
+
+    def __init__(self, corpus, model_config, train_config, out: Path, resume: bool, placement, reporter):
+        self.out = out
+        self.model_config, train_config, self.vocab, resumed = _start_or_resume(
+            corpus, model_config, train_config, out, resume)
+        precision, why = choose_precision(train_config.precision)
+        self.train_config = train_config = dataclasses.replace(train_config, precision=precision)
+        ids = np.asarray(self.vocab.ids_from_text(corpus.text), dtype=np.int32)
+        train_ids, val_ids = split(ids, train_config.val_fraction)
+        self.train_layout = lay_out(train_ids, train_config.batch_size, train_config.seq_len)
+        self.val_layout = validation_layout(val_ids, train_config.batch_size, train_config.seq_len)
+        self.windows = self.train_layout.num_windows
+        total_steps = train_config.schedule_steps or self.windows * train_config.epochs
+        self.trainer = Trainer(self.model_config, train_config, total_steps, placement, precision)
+        self.result, self.position = TrainResult(), Position()
+        self.states = self.trainer.zero_state()
+        if resumed is not None:
+            self.states = self.trainer.restore(resumed)
+            self.position = Position.from_json(resumed.resume)
+            self.result.history = resumed.metrics.get("epochs", [])
+        self.corpus_info = {"name": corpus.name, "sha256": corpus.sha256, "source": corpus.source,
+                            "licence": corpus.licence, "characters": len(corpus.text)}
+        placement = self.trainer.placement
+        self.info = {"parameters": self.trainer.model.count_params(), "machine": machine(),
+                     "train_chars": int(train_ids.size), "val_chars": int(val_ids.size),
+                     "precision": precision, "precision_reason": why, "strategy": placement.name,
+                     "replicas": placement.replicas, "placement": placement.description}
+        self.report = reporter or (lambda *args, **kwargs: None)
+
+    def metrics(self) -> dict:
+        position, result = self.position, self.result
+        best = {"epoch": position.best_epoch, "val_loss": position.best_val_loss,
+                "val_bpc": position.best_val_loss / LN2} if position.best_epoch else None
+        return {**self.info, "epochs": result.history, "best": best, "wall_seconds": position.elapsed,
+                "stopped": result.stopped}
+
+    def save(self, name: str, with_position: bool) -> None:
+        """Write `out/name` (every worker joins in gathering the state; only the chief writes)."""
+        arrays = self.trainer.resume_arrays(self.states) if with_position else None
+        if not self.trainer.placement.is_chief:
+            return
+        checkpoint.save(
+            self.out / name, weights=checkpoint.model_weights(self.trainer.model), model_config=self.model_config,
+            train_config=self.train_config, vocab=self.vocab, corpus=self.corpus_info, metrics=self.metrics(),
+            resume=self.position.to_json() if with_position else None, resume_arrays=arrays,
+        )
+
+    def train_epoch(self, stop: "_StopFlag", max_windows: int | None) -> int:
+        """Train windows until the epoch ends or something asks to stop. Returns characters trained."""
+        position, config, trainer = self.position, self.train_config, self.trainer
+        epoch_start, chars, windows_run = time.perf_counter(), 0, 0
+        while position.window < self.windows:
+            x, y = self.train_layout.window(position.window)
+            loss, self.states = trainer.step(x, y, self.states, (config.seed, position.epoch * self.windows + position.window))
+            if not math.isfinite(loss):
+                raise CharbotError(f"training diverged at epoch {position.epoch + 1} (loss {loss}): lower --learning-rate")
+            position.epoch_losses.append(loss)
+            position.window += 1
+            windows_run += 1
+            chars += x.size
+            seconds = time.perf_counter() - epoch_start
+            self.report("window", window=position.window, loss=loss, chars_per_second=chars / seconds)
+            if stop.requested or self.over_budget(seconds) or (max_windows and windows_run >= max_windows):
+                break
+        position.elapsed += time.perf_counter() - epoch_start
+        self.epoch_seconds = time.perf_counter() - epoch_start
+        return chars
+
+    def over_budget(self, running: float = 0.0) -> bool:
+        budget = self.train_config.budget_seconds
+        return bool(budget) and self.position.elapsed + running >= budget
+
+    def end_epoch(self, chars: int) -> None:
+        """Validate, record the epoch, keep the best, and decide whether the run stops here."""
+        position, result = self.position, self.result
+        val_loss = self.trainer.evaluate(self.val_layout)
+        record = {"epoch": position.epoch + 1,
+                  "train_loss": float(np.mean(position.epoch_losses)) if position.epoch_losses else None,
+                  "val_loss": val_loss, "val_bpc": val_loss / LN2, "seconds": position.elapsed,
+                  "chars_per_second": chars / max(1e-9, self.epoch_seconds),
+                  "learning_rate": self.trainer.learning_rate(), "windows": position.window}
+        result.history.append(record)
+        improved = val_loss < position.best_val_loss
+        if improved:
+            position.best_val_loss, position.best_epoch, position.bad_epochs = val_loss, position.epoch + 1, 0
+        else:
+            position.bad_epochs += 1
+        position.epoch, position.window, position.epoch_losses = position.epoch + 1, 0, []
+        self.states = self.trainer.zero_state()
+        if self.over_budget():
+            result.stopped = "budget"
+        elif position.bad_epochs >= self.train_config.patience:
+            result.stopped = "early-stopped"
+        if improved:
+            self.save("best", with_position=False)
+        self.save("latest", with_position=True)
+        self.report("epoch_end", record=record, improved=improved, model=self.trainer.model, vocab=self.vocab)
+
+    def interrupt(self) -> None:
+        self.result.stopped = "interrupted"
+        self.save("latest", with_position=True)
+        self.report("interrupted", path=self.out / "latest", epoch=self.position.epoch + 1, window=self.position.window)
 
 
 def train(
@@ -217,119 +392,31 @@ def train(
     resume: bool = False,
     reporter=None,
     max_windows: int | None = None,
+    placement: Placement | None = None,
 ) -> TrainResult:
     """Train, validate each epoch, keep `out/best` and `out/latest`; return what happened.
 
     Args:
         reporter: receives progress events (see `charbot.progress`); None trains silently.
         max_windows: stop (resumably) after this many training windows in this call; for tests.
+        placement: where to train (`charbot.distribute.place`); default one device.
     """
-    out = Path(out)
-    model_config, train_config, vocab, resumed = _start_or_resume(corpus, model_config, train_config, out, resume)
-    ids = np.asarray(vocab.ids_from_text(corpus.text), dtype=np.int32)
-    train_ids, val_ids = split(ids, train_config.val_fraction)
-    train_layout = lay_out(train_ids, train_config.batch_size, train_config.seq_len)
-    val_layout = validation_layout(val_ids, train_config.batch_size, train_config.seq_len)
-    windows = train_layout.num_windows
-    trainer = Trainer(model_config, train_config, total_steps=train_config.schedule_steps or windows * train_config.epochs)
-    tf = trainer.tf
-
-    result = TrainResult()
-    epoch, window, elapsed = 0, 0, 0.0
-    bad_epochs = 0
-    epoch_losses: list[float] = []  # this epoch's window losses, kept across a resume
-    states = trainer.model.zero_state(train_config.batch_size)
-    if resumed is not None:
-        states = trainer.restore(resumed)
-        position = resumed.resume
-        epoch, window, elapsed = position["epoch"], position["window"], position["elapsed"]
-        bad_epochs = position["bad_epochs"]
-        epoch_losses = list(position.get("epoch_losses", []))
-        result.history = resumed.metrics.get("epochs", [])
-        result.best_val_loss = position["best_val_loss"]
-        result.best_epoch = position["best_epoch"]
-
-    corpus_info = {"name": corpus.name, "sha256": corpus.sha256, "source": corpus.source, "licence": corpus.licence,
-                   "characters": len(corpus.text)}
-    info = {"parameters": trainer.model.count_params(), "machine": machine(), "train_chars": int(train_ids.size),
-            "val_chars": int(val_ids.size)}
-
-    def metrics() -> dict:
-        best = {"epoch": result.best_epoch, "val_loss": result.best_val_loss,
-                "val_bpc": result.best_val_loss / LN2} if result.best_epoch else None
-        return {**info, "epochs": result.history, "best": best, "wall_seconds": elapsed, "stopped": result.stopped}
-
-    def save(name: str, with_position: bool) -> None:
-        resume_state = None
-        if with_position:
-            resume_state = {"epoch": epoch, "window": window, "elapsed": elapsed, "bad_epochs": bad_epochs,
-                            "epoch_losses": epoch_losses,
-                            "best_val_loss": result.best_val_loss, "best_epoch": result.best_epoch}
-        checkpoint.save(
-            out / name, weights=checkpoint.model_weights(trainer.model), model_config=model_config,
-            train_config=train_config, vocab=vocab, corpus=corpus_info, metrics=metrics(), resume=resume_state,
-            resume_arrays=trainer.resume_arrays(states) if with_position else None,
-        )
-
-    report = reporter or (lambda *args, **kwargs: None)
-    report("start", model_config=model_config, train_config=train_config, windows=windows, info=info,
-           corpus=corpus_info, epoch=epoch, window=window)
-    budget = train_config.budget_seconds
-    windows_run = 0
+    run = _Run(corpus, model_config, train_config, Path(out), resume, placement, reporter)
+    position, result = run.position, run.result
+    result.best_val_loss, result.best_epoch = position.best_val_loss, position.best_epoch
+    run.report("start", model_config=run.model_config, train_config=run.train_config, windows=run.windows,
+               info=run.info, corpus=run.corpus_info, epoch=position.epoch, window=position.window)
     with _StopFlag() as stop:
-        while epoch < train_config.epochs:
-            epoch_start, chars = time.perf_counter(), 0
-            report("epoch_start", epoch=epoch + 1, window=window)
-            while window < windows:
-                x, y = train_layout.window(window)
-                seed = tf.constant([train_config.seed, epoch * windows + window], tf.int32)
-                loss, states = trainer.train_step(tf.constant(x), tf.constant(y), states, seed)
-                loss = float(loss)
-                if not math.isfinite(loss):
-                    raise CharbotError(f"training diverged at epoch {epoch + 1} (loss {loss}): lower --learning-rate")
-                epoch_losses.append(loss)
-                window += 1
-                windows_run += 1
-                chars += x.size
-                now = time.perf_counter()
-                report("window", window=window, loss=loss, chars_per_second=chars / (now - epoch_start))
-                over_budget = budget and elapsed + (now - epoch_start) >= budget
-                if stop.requested or over_budget or (max_windows and windows_run >= max_windows):
-                    break
-            elapsed += time.perf_counter() - epoch_start
-            if window < windows and not (budget and elapsed >= budget):
-                result.stopped = "interrupted"
-                save("latest", with_position=True)
-                report("interrupted", path=out / "latest", epoch=epoch + 1, window=window)
+        while position.epoch < run.train_config.epochs and result.stopped == "finished":
+            run.report("epoch_start", epoch=position.epoch + 1, window=position.window)
+            chars = run.train_epoch(stop, max_windows)
+            if position.window < run.windows and not run.over_budget():
+                run.interrupt()
                 break
-
-            # An epoch ends here (or the budget ran out): validate, keep the best, maybe stop early.
-            val_loss = trainer.evaluate(val_layout)
-            record = {"epoch": epoch + 1, "train_loss": float(np.mean(epoch_losses)) if epoch_losses else None,
-                      "val_loss": val_loss, "val_bpc": val_loss / LN2, "seconds": elapsed,
-                      "chars_per_second": chars / max(1e-9, time.perf_counter() - epoch_start),
-                      "learning_rate": trainer.learning_rate(), "windows": window}
-            result.history.append(record)
-            improved = val_loss < result.best_val_loss
-            if improved:
-                result.best_val_loss, result.best_epoch, bad_epochs = val_loss, epoch + 1, 0
-            else:
-                bad_epochs += 1
-            epoch, window, epoch_losses = epoch + 1, 0, []
-            states = trainer.model.zero_state(train_config.batch_size)
-            if budget and elapsed >= budget:
-                result.stopped = "budget"
-            elif bad_epochs >= train_config.patience:
-                result.stopped = "early-stopped"
-            if improved:
-                save("best", with_position=False)
-            save("latest", with_position=True)
-            report("epoch_end", record=record, improved=improved, model=trainer.model, vocab=vocab)
-            if result.stopped != "finished" or stop.requested:
-                if stop.requested:
-                    result.stopped = "interrupted"
-                    report("interrupted", path=out / "latest", epoch=epoch + 1, window=0)
-                break
-    result.seconds = elapsed
-    report("end", result=result, out=out)
+            run.end_epoch(chars)  # an epoch ended, or the budget ran out
+            if stop.requested and result.stopped == "finished":
+                run.interrupt()
+    result.best_val_loss, result.best_epoch = position.best_val_loss, position.best_epoch
+    result.seconds = position.elapsed
+    run.report("end", result=result, out=run.out)
     return result
