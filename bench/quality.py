@@ -7,16 +7,18 @@ character, with parameters, wall time and machine. Skips with a message if the f
 
 Modes:
     --budget 150    the equal-budget race: 150 s of training on this machine (nanoGPT CPU: 1.88)
-    (no --budget)   the best recipe, trained to early stopping (nanoGPT GPU Transformer: 1.4697)
+    --steps N       exactly N training windows (deterministic: for comparing settings, e.g. --precision)
+    (neither)       the best recipe, trained to early stopping (nanoGPT GPU Transformer: 1.4697)
 
 The learning-rate schedule is fitted to the budget: a short calibration measures steps per second,
-and the cosine decay is set to end when the budget does.
+and the cosine decay is set to end when the budget does (or after N steps with --steps).
 Run: .venv/bin/python bench/quality.py --budget 150
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import tempfile
@@ -31,6 +33,8 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshake
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=0.0, help="training seconds (0: train to early stopping)")
+    parser.add_argument("--steps", type=int, default=0, help="train exactly this many windows, then validate")
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
     parser.add_argument("--rnn-units", type=int, default=512)
     parser.add_argument("--num-layers", type=int, default=1)
     parser.add_argument("--embedding-dim", type=int, default=64)
@@ -49,7 +53,7 @@ def main() -> int:
 
     from charbot.config import ModelConfig, TrainConfig
     from charbot.corpus import load_corpus, split
-    from charbot.train import LN2, Trainer, train
+    from charbot.train import LN2, train
     from charbot.vocab import Vocabulary
 
     import numpy as np
@@ -59,7 +63,7 @@ def main() -> int:
                                num_layers=args.num_layers, dropout=args.dropout)
     base = TrainConfig(corpus=str(CORPUS), batch_size=args.batch_size, seq_len=args.seq_len, epochs=args.epochs,
                        learning_rate=args.learning_rate, val_fraction=0.1, patience=2,
-                       budget_seconds=args.budget)
+                       budget_seconds=args.budget, precision=args.precision)
     vocab = Vocabulary.from_text(corpus.text)
     ids = np.asarray(vocab.ids_from_text(corpus.text), np.int32)
     train_ids, val_ids = split(ids, 0.1)
@@ -67,11 +71,15 @@ def main() -> int:
     print(f"corpus: {CORPUS.name}, {len(train_ids):,} training / {len(val_ids):,} validation characters")
 
     config = base
-    if args.budget and not args.resume:
+    windows = (len(train_ids) - 1) // args.batch_size // args.seq_len
+    if args.steps and not args.resume:
+        config = dataclasses.replace(base, schedule_steps=args.steps, max_steps=args.steps,
+                                     epochs=math.ceil(args.steps / windows))
+        print(f"fixed length: {args.steps} steps ({args.steps / windows:.2f} epochs)")
+    elif args.budget and not args.resume:
         steps_per_second = calibrate(ModelConfig(**{**model_config.to_dict(), "vocab_size": len(vocab)}), base)
         steps = int(steps_per_second * args.budget)
-        windows = (len(train_ids) - 1) // args.batch_size // args.seq_len
-        config = TrainConfig(**{**base.to_dict(), "schedule_steps": steps, "epochs": max(1, math.ceil(steps / windows))})
+        config = dataclasses.replace(base, schedule_steps=steps, epochs=max(1, math.ceil(steps / windows)))
         print(f"calibration: {steps_per_second:.1f} steps/s -> schedule of {steps} steps "
               f"({steps * args.batch_size * args.seq_len / len(train_ids):.1f} epochs) in {args.budget:.0f} s")
 
@@ -84,7 +92,8 @@ def main() -> int:
         return 0
     parameters = sum(int(np.prod(w.shape)) for w in _weights(out))
     print()
-    print(f"mode:              {'budget %.0f s' % args.budget if args.budget else 'best model (to early stopping)'}")
+    mode = f"{args.steps} steps" if args.steps else f"budget {args.budget:.0f} s" if args.budget else "best model"
+    print(f"mode:              {mode}; precision {checkpoint_metrics(out)['precision']}")
     print(f"model:             {args.num_layers} x LSTM({args.rnn_units}), embedding {args.embedding_dim}, "
           f"dropout {args.dropout}; batch {args.batch_size} x {args.seq_len}, lr {args.learning_rate}")
     print(f"parameters:        {parameters:,}")
@@ -94,29 +103,24 @@ def main() -> int:
           f"(best epoch {result.best_epoch})")
     print("nanoGPT reference: 1.88 (CPU settings, ~150 s), 1.4697 (GPU, 10.7M parameters)")
     print(f"checkpoint:        {out / 'best'}")
-    del Trainer
     return 0
 
 
 def calibrate(model_config, config) -> float:
     """Training steps per second on this machine for this model, after compilation."""
     import numpy as np
-    import tensorflow as tf
 
+    from charbot.precision import choose_here
     from charbot.train import Trainer
 
-    trainer = Trainer(model_config, config, total_steps=1000)
-    states = trainer.model.zero_state(config.batch_size)
-    x = tf.constant(np.random.default_rng(0).integers(0, model_config.vocab_size, (config.batch_size, config.seq_len)),
-                    tf.int32)
-    seed = tf.constant([0, 0], tf.int32)
+    trainer = Trainer(model_config, config, total_steps=1000, precision=choose_here(config.precision)[0])
+    states = trainer.zero_state()
+    x = np.random.default_rng(0).integers(0, model_config.vocab_size, (config.batch_size, config.seq_len)).astype(np.int32)
     for _ in range(2):
-        loss, states = trainer.train_step(x, x, states, seed)
-    float(loss)
+        _, states = trainer.step(x, x, states, (0, 0))
     count, started = 10, time.perf_counter()
     for _ in range(count):
-        loss, states = trainer.train_step(x, x, states, seed)
-    float(loss)
+        _, states = trainer.step(x, x, states, (0, 0))
     return count / (time.perf_counter() - started)
 
 
@@ -124,6 +128,12 @@ def _weights(out: Path):
     from charbot import checkpoint
 
     return checkpoint.load(out / "best").weights.values()
+
+
+def checkpoint_metrics(out: Path) -> dict:
+    from charbot import checkpoint
+
+    return checkpoint.load(out / "best").metrics
 
 
 def _epoch_printer(event, **data):

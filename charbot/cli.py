@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="epochs without validation improvement before stopping early")
     trainer.add_argument("--val-fraction", type=_fraction, default=train.val_fraction)
     trainer.add_argument("--budget", type=_positive_float, default=None, help="stop training after this many seconds")
+    trainer.add_argument("--max-steps", type=_positive_int, default=None,
+                         help="stop after this many training windows in all, then validate")
     trainer.add_argument("--seed", type=int, default=train.seed)
     trainer.add_argument("--rnn-units", type=_positive_int, default=model.rnn_units)
     trainer.add_argument("--num-layers", type=_positive_int, default=model.num_layers)
@@ -183,7 +185,7 @@ def run_train(args) -> int:
     train_config = TrainConfig(corpus=args.corpus, batch_size=args.batch_size, seq_len=args.seq_len,
                                epochs=args.epochs, learning_rate=args.learning_rate, patience=args.patience,
                                val_fraction=args.val_fraction, seed=args.seed, budget_seconds=args.budget or 0.0,
-                               precision=args.precision)
+                               max_steps=args.max_steps or 0, precision=args.precision)
     show = placement.is_chief  # one display, from the process that writes the checkpoints
     result = train(corpus, model_config, train_config, out, resume=args.resume, placement=placement,
                    reporter=RichReporter(sample=_EpochSampler()) if show else None)

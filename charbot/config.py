@@ -46,6 +46,7 @@ class TrainConfig(_Saved):
     patience: int = 3  # epochs without validation improvement before stopping
     seed: int = 1234  # weights, dropout and everything random in a run
     budget_seconds: float = 0.0  # stop training after this much wall time (0 = no limit)
+    max_steps: int = 0  # stop training after this many windows in all, then validate (0 = no limit)
     schedule_steps: int = 0  # steps the learning-rate schedule spans (0 = epochs x windows per epoch)
     sample_chars: int = 200  # length of the sample shown after each epoch
     precision: str = "auto"  # auto | float32 | bfloat16 | float16; a run records what auto chose

@@ -348,8 +348,11 @@ class _Run:
         return chars
 
     def over_budget(self, running: float = 0.0) -> bool:
-        budget = self.train_config.budget_seconds
-        return bool(budget) and self.position.elapsed + running >= budget
+        """Whether --budget seconds or --max-steps windows are used up (`running`: seconds not yet counted)."""
+        config, position = self.train_config, self.position
+        steps = position.epoch * self.windows + position.window
+        return ((bool(config.budget_seconds) and position.elapsed + running >= config.budget_seconds)
+                or (bool(config.max_steps) and steps >= config.max_steps))
 
     def end_epoch(self, chars: int) -> None:
         """Validate, record the epoch, keep the best, and decide whether the run stops here."""

@@ -27,6 +27,9 @@ def charbot(*args, stdin=None, env_extra=None):
         (["generate", "x", "--top-k", "0"], "top-k must be 1 or more"),
         (["train", "--batch-size", "0"], "must be 1 or more"),
         (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["train", "--precision", "half"], "invalid choice: 'half'"),
+        (["train", "--strategy", "tpu"], "invalid choice: 'tpu'"),
+        (["train", "--cpu-devices", "0"], "must be 1 or more"),
         (["frobnicate"], "unrecognized arguments: frobnicate"),
     ],
 )

@@ -89,3 +89,11 @@ def test_resume_on_another_corpus_is_refused(tmp_path, tiny_run):
     other.write_text("a different text entirely\n" * 50)
     with pytest.raises(CharbotError, match="cannot resume .* not this one"):
         train(load_corpus(str(other)), TINY_MODEL, TINY_TRAIN, tiny_run, resume=True)
+
+
+def test_max_steps_stops_after_that_many_windows_and_validates(tmp_path, play_file):
+    config = TrainConfig(batch_size=4, seq_len=16, epochs=5, learning_rate=0.01, warmup_steps=2, max_steps=9)
+    result = train(load_corpus(str(play_file)), TINY_MODEL, config, tmp_path / "run")
+    assert result.stopped == "budget"
+    assert len(result.history) == 1 and result.history[0]["windows"] == 9
+    assert checkpoint.load(tmp_path / "run" / "best").metrics["best"]["val_loss"] == result.best_val_loss
