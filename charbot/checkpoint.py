@@ -212,6 +212,11 @@ def assign_weights(model, data: CheckpointData) -> None:
                 f"checkpoint {data.path}: weights.npz has {name} of shape {value.shape}, config.json implies "
                 f"{tuple(variable.shape)}; the files do not belong together"
             )
+        if not np.isfinite(value).all():
+            raise CharbotError(
+                f"checkpoint {data.path}: weight {name} holds NaN or infinite values; the model is broken "
+                f"(a diverged run?): use an earlier checkpoint or retrain with a lower --learning-rate"
+            )
         variable.assign(value.astype(np.float32))
 
 

@@ -334,7 +334,8 @@ class _Run:
             x, y = self.train_layout.window(position.window)
             loss, self.states = trainer.step(x, y, self.states, (config.seed, position.epoch * self.windows + position.window))
             if not math.isfinite(loss):
-                raise CharbotError(f"training diverged at epoch {position.epoch + 1} (loss {loss}): lower --learning-rate")
+                raise CharbotError(f"training diverged at epoch {position.epoch + 1}: the loss is {loss}; "
+                                  f"lower --learning-rate (now {config.learning_rate:g})")
             position.epoch_losses.append(loss)
             position.window += 1
             windows_run += 1
@@ -358,6 +359,13 @@ class _Run:
         """Validate, record the epoch, keep the best, and decide whether the run stops here."""
         position, result = self.position, self.result
         val_loss = self.trainer.evaluate(self.val_layout)
+        uniform = math.log(len(self.vocab))
+        if not val_loss < uniform:  # NaN too: before anything is saved, so best/ and latest/ stay as they were
+            raise CharbotError(
+                f"training diverged at epoch {position.epoch + 1}: validation loss {val_loss:.4g} nats/char is no "
+                f"better than a uniform guess over {len(self.vocab)} characters ({uniform:.4g}); "
+                f"lower --learning-rate (now {self.train_config.learning_rate:g})"
+            )
         record = {"epoch": position.epoch + 1,
                   "train_loss": float(np.mean(position.epoch_losses)) if position.epoch_losses else None,
                   "val_loss": val_loss, "val_bpc": val_loss / LN2, "seconds": position.elapsed,

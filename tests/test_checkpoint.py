@@ -109,3 +109,16 @@ def test_nothing_is_a_pickle(tiny_run):
                 assert all(archive[key].dtype != object for key in archive.files)
         else:
             json.loads(path.read_text())
+
+
+def test_weights_holding_nan_are_refused_naming_the_tensor(tmp_path, tiny_checkpoint):
+    from charbot.checkpoint import load_model
+
+    data = checkpoint.load(tiny_checkpoint)
+    weights = dict(data.weights)
+    weights["lstm_1/lstm_cell/recurrent_kernel"] = weights["lstm_1/lstm_cell/recurrent_kernel"].copy()
+    weights["lstm_1/lstm_cell/recurrent_kernel"][0, 0] = np.nan
+    checkpoint.save(tmp_path / "bad", weights=weights, model_config=data.model_config, train_config=data.train_config,
+                    vocab=data.vocab, corpus=data.config["corpus"], metrics=data.metrics)
+    with pytest.raises(CharbotError, match="weight lstm_1/lstm_cell/recurrent_kernel holds NaN or infinite values"):
+        load_model(tmp_path / "bad")

@@ -97,3 +97,17 @@ def test_max_steps_stops_after_that_many_windows_and_validates(tmp_path, play_fi
     assert result.stopped == "budget"
     assert len(result.history) == 1 and result.history[0]["windows"] == 9
     assert checkpoint.load(tmp_path / "run" / "best").metrics["best"]["val_loss"] == result.best_val_loss
+
+
+def test_a_diverging_run_stops_with_one_line_and_keeps_its_checkpoints(tmp_path, play_file):
+    corpus = load_corpus(str(play_file))
+    out = tmp_path / "run"
+    train(corpus, TINY_MODEL, TINY_TRAIN, out, max_windows=5)  # a sane start: latest/ at window 5
+    before = (out / "latest" / "manifest.json").read_bytes()
+    wild = TrainConfig(**{**TINY_TRAIN.to_dict(), "learning_rate": 1e6})
+    with pytest.raises(CharbotError, match=r"training diverged at epoch 1: .*lower --learning-rate"):
+        train(corpus, TINY_MODEL, wild, tmp_path / "wild")
+    assert not (tmp_path / "wild" / "best").exists()
+    assert (out / "latest" / "manifest.json").read_bytes() == before
+    resumed = train(corpus, TINY_MODEL, TINY_TRAIN, out, resume=True)  # the sane run still resumes
+    assert len(resumed.history) == 2
