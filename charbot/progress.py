@@ -51,6 +51,9 @@ class RichReporter:
         self.console.print(f"precision {info['precision']}: {escape(info['precision_reason'])}; "
                            f"{escape(info['placement'])}", highlight=False)
 
+    def on_note(self, text):
+        self.console.print(f"note: {escape(text)}", highlight=False, style="yellow")
+
     def on_epoch_start(self, epoch, window):
         self.progress = Progress(
             TextColumn(f"epoch {epoch}/{self.epochs}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -28,6 +28,7 @@ from charbot.corpus import Corpus, StreamLayout, lay_out, split
 from charbot.distribute import Placement, from_replicas, place, to_replicas
 from charbot.errors import CharbotError
 from charbot.precision import choose_here as choose_precision
+from charbot.runlock import RunLock
 from charbot.vocab import Vocabulary
 
 LN2 = math.log(2.0)
@@ -219,14 +220,17 @@ def machine() -> dict:
 
 
 class _StopFlag:
-    """Ctrl-C during training asks the loop to stop after the current window (then it saves)."""
+    """Ctrl-C (or a plain `kill`) during training asks the loop to stop after the current window (then
+    it saves)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous = {}
 
     def __enter__(self):
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
@@ -235,7 +239,8 @@ class _StopFlag:
         self.requested = True
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
         return False
 
 
@@ -412,7 +417,16 @@ def train(
         max_windows: stop (resumably) after this many training windows in this call; for tests.
         placement: where to train (`charbot.distribute.place`); default one device.
     """
-    run = _Run(corpus, model_config, train_config, Path(out), resume, placement, reporter)
+    placement = placement or place("one")
+    if not placement.is_chief:  # it writes nothing, so it takes no lock
+        return _train(corpus, model_config, train_config, Path(out), resume, reporter, max_windows, placement)
+    note = (lambda text: reporter("note", text=text)) if reporter else None
+    with RunLock(out, note):
+        return _train(corpus, model_config, train_config, Path(out), resume, reporter, max_windows, placement)
+
+
+def _train(corpus, model_config, train_config, out: Path, resume, reporter, max_windows, placement) -> TrainResult:
+    run = _Run(corpus, model_config, train_config, out, resume, placement, reporter)
     position, result = run.position, run.result
     result.best_val_loss, result.best_epoch = position.best_val_loss, position.best_epoch
     run.report("start", model_config=run.model_config, train_config=run.train_config, windows=run.windows,
