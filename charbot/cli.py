@@ -77,7 +77,8 @@ def _add_sampling(parser, sample: SampleConfig):
     parser.add_argument("--seed", type=_typed(parse_seed), default=None,
                         help="random seed; the same seed gives the same text (default: a fresh one, reported)")
     parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="checkpoint folder (default: the shipped Shakespeare model)")
+                        help="checkpoint folder, run folder (its best/) or shipped model name "
+                             "(default: the shipped Shakespeare model)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--chars", type=_positive_int, default=1000)
 
     info = sub.add_parser("info", help="describe a checkpoint")
-    info.add_argument("checkpoint", nargs="?", type=Path, default=None, help="checkpoint folder (default: shipped model)")
+    info.add_argument("checkpoint", nargs="?", type=Path, default=None, help="checkpoint folder, run folder or shipped model name (default: the shipped model)")
     return parser
 
 
@@ -242,9 +243,9 @@ def run_corpus(args) -> int:
 def run_info(args) -> int:
     from rich.console import Console
 
-    from charbot.checkpoint import default_checkpoint
+    from charbot.checkpoint import resolve
     from charbot.describe import describe_checkpoint
 
-    path = args.checkpoint or default_checkpoint()
+    path = resolve(args.checkpoint)
     Console().print(describe_checkpoint(path))
     return 0

@@ -100,7 +100,9 @@ def _model(chat, arg):
     if not arg:
         chat.renderer.note(f"model {chat.checkpoint.path}")
         return
-    chat.switch_model(resolve_checkpoint(arg))
+    from charbot.checkpoint import resolve
+
+    chat.switch_model(resolve(arg))
     chat.renderer.note(f"switched to {chat.checkpoint.path}; memory cleared")
 
 
@@ -126,17 +128,6 @@ def _help(chat, arg):
 
 def _quit(chat, arg):
     raise Quit
-
-
-def resolve_checkpoint(name: str) -> Path:
-    """A checkpoint folder from a path, a run folder (its best/), or the name of a shipped model."""
-    from charbot.resources import shipped_dir
-
-    path = Path(name).expanduser()
-    for candidate in (path, path / "best", shipped_dir("checkpoints") / name):
-        if (candidate / "manifest.json").is_file():
-            return candidate
-    raise CharbotError(f"no checkpoint at {name}: give a checkpoint folder, a run folder, or a shipped model name")
 
 
 COMMANDS = [

@@ -54,6 +54,14 @@ class Token:
     probability: float  # the model's own probability for this character (softmax at temperature 1)
 
 
+def load_engine(name=None):
+    """(Engine, CheckpointData) for a checkpoint folder, run folder or shipped name (None: the default)."""
+    from charbot import checkpoint
+
+    model, data = checkpoint.load_model(checkpoint.resolve(name))
+    return Engine(model, data.vocab), data
+
+
 def new_seed() -> int:
     return random.SystemRandom().randrange(1, 2**31 - 1)
 

@@ -11,26 +11,12 @@ import sys
 from rich.console import Console
 
 from charbot.config import SampleConfig
-from charbot.errors import CharbotError
 from charbot.render import Renderer
 from charbot.vocab import describe_chars
 
 
-def load_engine(path):
-    """(Engine, CheckpointData) for a checkpoint folder, or the shipped model when `path` is None."""
-    from charbot import checkpoint
-    from charbot.engine import Engine
-
-    if path is None:
-        path = checkpoint.default_checkpoint()
-        if not (path / "manifest.json").is_file():
-            raise CharbotError(f"no shipped model at {path}: train one with 'charbot train' and pass --checkpoint")
-    model, data = checkpoint.load_model(path)
-    return Engine(model, data.vocab), data
-
-
 def run_generate(args) -> int:
-    from charbot.engine import new_seed
+    from charbot.engine import load_engine, new_seed
 
     engine, _ = load_engine(args.checkpoint)
     settings = SampleConfig(temperature=args.temp, max_chars=args.length, top_k=args.top_k, top_p=args.top_p,

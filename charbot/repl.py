@@ -48,7 +48,7 @@ class ModelLoader:
     def _load(self) -> None:
         try:
             from charbot.engine import PRIME_BUCKETS
-            from charbot.generate import load_engine
+            from charbot.engine import load_engine
 
             engine, data = load_engine(self.path)
             # What a first short line and a reply need (a reply's state is re-primed from its last chunk,
@@ -112,7 +112,7 @@ class Chat:
         return self._session
 
     def switch_model(self, path: Path) -> None:
-        from charbot.generate import load_engine
+        from charbot.engine import load_engine
 
         engine, data = load_engine(path)
         old = self.session
@@ -258,9 +258,9 @@ def settings_from_args(args) -> SampleConfig:
 
 
 def run_chat(args) -> int:
-    if args.checkpoint is not None and not args.checkpoint.is_dir():  # a typo: say so now, not after loading
-        raise CharbotError(f"checkpoint {args.checkpoint} does not exist or is not a folder: give a checkpoint folder")
-    loader = ModelLoader(args.checkpoint).start()
+    from charbot.checkpoint import resolve
+
+    loader = ModelLoader(resolve(args.checkpoint)).start()  # a typo is an error now, not after loading
     settings = settings_from_args(args)
     try:
         return _run(loader, settings)

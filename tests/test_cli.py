@@ -158,3 +158,12 @@ def test_ctrl_c_during_training_saves_a_resumable_checkpoint_and_exits_0(tmp_pat
     resume = checkpoint.load(out / "latest", with_resume=True).resume
     assert resume["epoch"] >= 1
     assert not list(tmp_path.glob("run/.*"))  # no half-written temporary folders
+
+
+def test_checkpoint_accepts_a_run_folder_and_a_shipped_name(tiny_run):
+    from_run = charbot("generate", "WREN:", "--checkpoint", str(tiny_run), "--seed", "3", "--len", "40")
+    from_best = charbot("generate", "WREN:", "--checkpoint", str(tiny_run / "best"), "--seed", "3", "--len", "40")
+    assert from_run.returncode == 0, from_run.stderr
+    assert from_run.stdout == from_best.stdout and len(from_run.stdout) > len("WREN:")
+    info = charbot("info", "shakespeare")
+    assert info.returncode == 0 and "checkpoints/shakespeare" in " ".join(info.stdout.split())
