@@ -31,10 +31,10 @@ import numpy as np
 from charbot import __version__
 from charbot.config import ModelConfig, TrainConfig
 from charbot.errors import CharbotError
+from charbot.resources import write_synced
 from charbot.vocab import Vocabulary
 
 MANIFEST = "manifest.json"
-REQUIRED = ("weights.npz", "config.json", "vocab.json", "metrics.json")
 
 
 @dataclass
@@ -103,10 +103,7 @@ def save(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     for name, data in files.items():
-        with open(tmp / name, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_synced(tmp / name, data)
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
     if path.exists():
         os.replace(path, old)

@@ -15,7 +15,7 @@ from charbot.config import ModelConfig, SampleConfig, TrainConfig
 from charbot.distribute import STRATEGIES
 from charbot.errors import CharbotError
 from charbot.precision import PRECISIONS
-from charbot.settings import parse_length, parse_seed, parse_stop, parse_temperature, parse_top_k, parse_top_p
+from charbot.settings import SETTINGS
 
 EXIT_USAGE = 2
 
@@ -65,39 +65,37 @@ def _positive_float(text):
     return _float(text, lambda v: 0.0 < v < float("inf"), "a finite number above 0")
 
 
-def _add_sampling(parser, sample: SampleConfig):
-    parser.add_argument("--temp", type=_typed(parse_temperature), default=sample.temperature,
-                        help=f"sampling temperature, 0 = greedy (default {sample.temperature})")
-    parser.add_argument("--len", type=_typed(parse_length), default=sample.max_chars, dest="length",
-                        help=f"maximum characters to generate (default {sample.max_chars})")
-    parser.add_argument("--top-k", type=_typed(parse_top_k), default=sample.top_k,
-                        help="sample only from the K most likely characters (default off)")
-    parser.add_argument("--top-p", type=_typed(parse_top_p), default=sample.top_p,
-                        help="sample only from the smallest set with probability P (default off)")
-    parser.add_argument("--seed", type=_typed(parse_seed), default=None,
-                        help="random seed; the same seed gives the same text (default: a fresh one, reported)")
+def _add_sampling(parser, stop_default=None):
+    """The settings table's flags (`--stop` only where `stop_default` is given), and --checkpoint."""
+    sample = SampleConfig()
+    for setting in SETTINGS:
+        if setting.field == "stop" and stop_default is None:
+            continue
+        default = stop_default if setting.field == "stop" else getattr(sample, setting.field)
+        parser.add_argument(setting.flag, dest=setting.field, type=_typed(setting.parse), default=default,
+                            help=f"{setting.description} (default {setting.show(default)})")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="checkpoint folder, run folder (its best/) or shipped model name "
                              "(default: the shipped Shakespeare model)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    sample, model, train = SampleConfig(), ModelConfig(), TrainConfig()
+    model, train = ModelConfig(), TrainConfig()
     parser = _Parser(prog="charbot", description="Chat with a character-level LSTM, generate text, train your own.")
     parser.add_argument("--version", action="version", version=f"charbot {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     chat = sub.add_parser("chat", help="the interactive chat (the default command)",
                           description="Each line you type is a seed; the model continues it. /help lists commands.")
-    _add_sampling(chat, sample)
+    _add_sampling(chat)
+    chat.set_defaults(run=_run_chat)
 
     generate = sub.add_parser("generate", help="continue a seed string and print the result",
                               description="Continue SEED_TEXT and print it; streams on a terminal.")
     generate.add_argument("seed_text", metavar="SEED_TEXT", help="text to continue, e.g. 'ROMEO:'")
-    _add_sampling(generate, sample)
+    _add_sampling(generate, stop_default=())
     generate.add_argument("-n", type=_positive_int, default=1, dest="samples", help="number of samples (default 1)")
-    generate.add_argument("--stop", type=_typed(parse_stop), default=(),
-                          help="end each sample after this text (\\n for newline; default: no stop)")
+    generate.set_defaults(run=_run_generate)
 
     trainer = sub.add_parser("train", help="train a model on a corpus",
                              description="Train a character LSTM; keeps OUT/best and a resumable OUT/latest.")
@@ -127,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "auto is mirrored with more than one GPU (default auto)")
     trainer.add_argument("--cpu-devices", type=_positive_int, default=0,
                          help="split the CPU into N logical devices for --strategy mirrored")
+    trainer.set_defaults(run=run_train)
 
     corpus = sub.add_parser("corpus", help="list or show corpora")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", parser_class=_Parser, required=True)
@@ -134,42 +133,41 @@ def build_parser() -> argparse.ArgumentParser:
     show = corpus_sub.add_parser("show", help="print an excerpt of a corpus")
     show.add_argument("name", help="'shakespeare' or a path")
     show.add_argument("--chars", type=_positive_int, default=1000)
+    corpus.set_defaults(run=run_corpus)
 
     info = sub.add_parser("info", help="describe a checkpoint")
-    info.add_argument("checkpoint", nargs="?", type=Path, default=None, help="checkpoint folder, run folder or shipped model name (default: the shipped model)")
+    info.add_argument("checkpoint", nargs="?", type=Path, default=None,
+                      help="checkpoint folder, run folder or shipped model name (default: the shipped model)")
+    info.set_defaults(run=run_info)
+    parser.commands = tuple(sub.choices)  # for `charbot [chat options]`
     return parser
-
-
-COMMANDS = ("chat", "generate", "train", "corpus", "info")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+    parser = build_parser()
+    if not argv or (argv[0] not in parser.commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["chat", *argv]  # `charbot [chat options]` is the chat
-    args = build_parser().parse_args(argv)
-    command = args.command
+    args = parser.parse_args(argv)
     try:
-        if command == "chat":
-            from charbot.repl import run_chat
-
-            return run_chat(args)
-        if command == "generate":
-            from charbot.generate import run_generate
-
-            return run_generate(args)
-        if command == "train":
-            return run_train(args)
-        if command == "corpus":
-            return run_corpus(args)
-        if command == "info":
-            return run_info(args)
+        return args.run(args)
     except CharbotError as error:
         sys.stderr.write(f"charbot: error: {error}\n")
         return 1
     except BrokenPipeError:
         return 0
-    raise AssertionError(command)
+
+
+def _run_chat(args) -> int:
+    from charbot.repl import run_chat
+
+    return run_chat(args)
+
+
+def _run_generate(args) -> int:
+    from charbot.generate import run_generate
+
+    return run_generate(args)
 
 
 def run_train(args) -> int:

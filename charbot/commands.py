@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from charbot.errors import CharbotError
-from charbot.settings import (
-    parse_length, parse_seed, parse_stop, parse_temperature, parse_top_k, parse_top_p, show_stop,
-)
+from charbot.settings import SETTINGS, Setting
 
 
 @dataclass(frozen=True)
@@ -24,43 +22,21 @@ class Command:
     argument: str  # how the argument is written in /help, "" for none
     description: str
     handler: Callable
-    needs_model: bool = True
 
 
 class Quit(Exception):
     """Raised by /quit; the chat loop ends cleanly."""
 
 
-def _setting(chat, arg, field, parse, show=str, label=None):
-    label = label or field
-    if arg:
-        value = parse(arg)
-        chat.session.settings = chat.session.settings.replace(**{field: value})
-    chat.renderer.note(f"{label} {show(getattr(chat.session.settings, field))}")
+def _setting_command(setting: Setting) -> Command:
+    """`/name [value]`: show the setting, or parse and set it."""
 
+    def handle(chat, arg):
+        if arg:
+            chat.session.settings = chat.session.settings.replace(**{setting.field: setting.parse(arg)})
+        chat.renderer.note(f"{setting.name} {setting.show(getattr(chat.session.settings, setting.field))}")
 
-def _temp(chat, arg):
-    _setting(chat, arg, "temperature", parse_temperature, lambda t: f"{t:g}" + (" (greedy)" if t == 0 else ""))
-
-
-def _len(chat, arg):
-    _setting(chat, arg, "max_chars", parse_length, label="length")
-
-
-def _topk(chat, arg):
-    _setting(chat, arg, "top_k", parse_top_k, lambda k: str(k) if k else "off", label="top-k")
-
-
-def _topp(chat, arg):
-    _setting(chat, arg, "top_p", parse_top_p, lambda p: f"{p:g}" if p < 1 else "off", label="top-p")
-
-
-def _seed(chat, arg):
-    _setting(chat, arg, "seed", parse_seed, lambda s: "random" if s is None else str(s))
-
-
-def _stop(chat, arg):
-    _setting(chat, arg, "stop", parse_stop, show_stop)
+    return Command(setting.command, setting.argument, f"show or set the {setting.description}", handle)
 
 
 def _reset(chat, arg):
@@ -131,12 +107,7 @@ def _quit(chat, arg):
 
 
 COMMANDS = [
-    Command("temp", "[T]", "show or set the temperature (0 = greedy)", _temp),
-    Command("len", "[N]", "show or set the reply length limit", _len),
-    Command("topk", "[K|off]", "sample only from the K most likely characters", _topk),
-    Command("topp", "[P|off]", "sample only from the smallest set with probability P", _topp),
-    Command("seed", "[N|random]", "fix the seed for reproducible replies", _seed),
-    Command("stop", "[SEQ|off]", "end replies at SEQ (\\n for newline)", _stop),
+    *(_setting_command(setting) for setting in SETTINGS),
     Command("reset", "", "clear the model's memory", _reset),
     Command("undo", "", "drop the last turn and its memory", _undo),
     Command("regen", "", "sample the last reply again with a new seed", _regen),
@@ -145,8 +116,8 @@ COMMANDS = [
     Command("info", "", "the model, its corpus and validation loss", _info),
     Command("model", "NAME|PATH", "switch to another checkpoint", _model),
     Command("save", "FILE", "write the transcript to FILE", _save),
-    Command("help", "", "list the commands", _help, needs_model=False),
-    Command("quit", "", "leave charbot", _quit, needs_model=False),
+    Command("help", "", "list the commands", _help),
+    Command("quit", "", "leave charbot", _quit),
 ]
 BY_NAME = {command.name: command for command in COMMANDS}
 

@@ -58,6 +58,7 @@ class SampleConfig:
     max_chars: int = 500  # length limit of one reply
     top_k: int = 0  # keep the k most likely characters (0 = off)
     top_p: float = 1.0  # nucleus: keep the smallest set with this much mass (1.0 = off)
+    min_p: float = 0.0  # keep characters at least this fraction as likely as the most likely (0 = off)
     stop: tuple[str, ...] = field(default=("\n\n",))  # a reply ends after any of these
     seed: int | None = None  # None draws a fresh seed, which is then reported
 

@@ -77,19 +77,17 @@ class Engine:
             return _prime_scan(model, states, ids, mask)
 
         @tf.function(reduce_retracing=True, jit_compile=True)
-        def chunk(states, logits, temperature, top_k, top_p, seed):
-            batch = tf.shape(logits)[0]
+        def chunk(states, logits, settings, seed):  # settings: sampling.settings_tensors
             ids = tf.TensorArray(tf.int32, size=CHUNK)
             probs = tf.TensorArray(tf.float32, size=CHUNK)
             for i in tf.range(CHUNK):
                 step_seed = tf.stack([seed[0], seed[1] + i])
-                chosen = next_ids(logits, temperature, top_k, top_p, step_seed)  # [batch]
+                chosen = next_ids(logits, settings, step_seed)  # [batch]
                 p = tf.gather(tf.nn.softmax(logits), chosen, batch_dims=1)
                 ids = ids.write(i, chosen)
                 probs = probs.write(i, p)
                 logits, states = step(chosen, states)
                 logits.set_shape([None, None])
-            del batch
             return tf.transpose(ids.stack()), tf.transpose(probs.stack()), states, logits
 
         self._prime_ids = prime_ids
@@ -152,10 +150,10 @@ class Engine:
         batch = self.repeat(state, n)
         texts = [""] * n
         done = [False] * n
-        settings_t = settings_tensors(settings.temperature, settings.top_k, settings.top_p)
+        settings_t = settings_tensors(settings)
         step = 0
         while not all(done) and step < settings.max_chars:
-            ids, _, layers, logits = self._chunk(batch.layers, batch.logits, *settings_t,
+            ids, _, layers, logits = self._chunk(batch.layers, batch.logits, settings_t,
                                                  tf.constant([seed, step], tf.int32))
             batch = GenState(layers, logits, batch.chars + CHUNK)
             for row, row_ids in enumerate(ids.numpy()):
@@ -198,14 +196,14 @@ class Stream:
 
     def __iter__(self):
         settings = self.settings
-        settings_t = settings_tensors(settings.temperature, settings.top_k, settings.top_p)
+        settings_t = settings_tensors(settings)
         stops = [stop for stop in settings.stop if stop]
         vocab = self.engine.vocab
         step = 0
         while len(self.text) < settings.max_chars:
             start = self._start
             ids, probs, layers, logits = self.engine._chunk(
-                start.layers, start.logits, *settings_t, tf.constant([self.seed, step], tf.int32)
+                start.layers, start.logits, settings_t, tf.constant([self.seed, step], tf.int32)
             )
             for char_id, prob in zip(ids.numpy()[0], probs.numpy()[0]):
                 char = vocab.chars[char_id]

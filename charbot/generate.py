@@ -10,8 +10,8 @@ import sys
 
 from rich.console import Console
 
-from charbot.config import SampleConfig
 from charbot.render import Renderer
+from charbot.settings import settings_from_args
 from charbot.vocab import describe_chars
 
 
@@ -19,8 +19,7 @@ def run_generate(args) -> int:
     from charbot.engine import load_engine, new_seed
 
     engine, _ = load_engine(args.checkpoint)
-    settings = SampleConfig(temperature=args.temp, max_chars=args.length, top_k=args.top_k, top_p=args.top_p,
-                            stop=args.stop, seed=args.seed)
+    settings = settings_from_args(args)
     seed = settings.seed if settings.seed is not None else new_seed()
     errors = Console(stderr=True)
     state, skipped = engine.prime(engine.fresh_state(), args.seed_text)

@@ -13,7 +13,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-LN2 = math.log(2.0)
 SPARK = "▁▂▃▄▅▆▇█"
 
 

@@ -36,6 +36,8 @@ class Renderer:
     def _write(self, text: str, style: Style | None) -> None:
         if self.styled and style is not None:
             text = style.render(text, color_system=self.console.color_system)
+        # Straight to the file, not console.print: a reply arrives a character at a time and must show
+        # at once, unwrapped, with `[` and the like never read as markup.
         self.console.file.write(text)
         self.console.file.flush()
 

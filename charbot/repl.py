@@ -16,6 +16,7 @@ from pathlib import Path
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import Completer, Completion
 from prompt_toolkit.formatted_text import HTML
+from prompt_toolkit.formatted_text.html import html_escape as escape
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 from rich.console import Console
@@ -26,7 +27,7 @@ from charbot.errors import CharbotError
 from charbot.render import Renderer
 from charbot.resources import data_dir
 from charbot.session import Session
-from charbot.settings import show_stop
+from charbot.settings import settings_from_args, show_settings
 
 
 class ModelLoader:
@@ -137,26 +138,13 @@ class Chat:
         if not self.loader.ready.is_set():
             return HTML("<b>charbot</b> · loading the model…")
         session = self.session  # ready: the session is made now, so the toolbar shows its settings
-        s = session.settings
-        parts = [
-            f"<b>{_escape(session.model_name)}</b>",
-            f"temp {s.temperature:g}",
-            f"len {s.max_chars}",
-            f"top-k {s.top_k or 'off'}",
-            f"top-p {s.top_p:g}" if s.top_p < 1 else "top-p off",
-            f"seed {'random' if s.seed is None else s.seed}",
-            f"stop {_escape(show_stop(s.stop))}",
-            f"memory {session.memory_chars:,}",
-        ]
+        parts = [f"<b>{escape(session.model_name)}</b>", *map(escape, show_settings(session.settings)),
+                 f"memory {session.memory_chars:,}"]
         if session.last_speed:
             parts.append(f"{session.last_speed:,.0f} ch/s")
         if session.heat:
             parts.append("heat on")
         return HTML(" · ".join(parts))
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def model_name(data) -> str:
@@ -250,11 +238,6 @@ def run_script(chat: Chat, lines) -> int:
         if not turn(chat, line.rstrip("\n")):
             break
     return 1 if chat.loader.ready.is_set() and chat.loader.error else 0
-
-
-def settings_from_args(args) -> SampleConfig:
-    return SampleConfig(temperature=args.temp, max_chars=args.length, top_k=args.top_k, top_p=args.top_p,
-                        seed=args.seed)
 
 
 def run_chat(args) -> int:

@@ -34,12 +34,17 @@ def data_dir() -> Path:
     return Path(base) / "charbot"
 
 
+def write_synced(path: Path, data: bytes) -> None:
+    """Write `data` to `path` and wait until it is on the disk."""
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that a crash leaves either the old file or the new one, whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    write_synced(tmp, data)
     os.replace(tmp, path)

@@ -58,7 +58,7 @@ class Session:
             from charbot.vocab import describe_chars
 
             renderer.warn(f"skipped characters the model does not know: {describe_chars(skipped)}")
-        return self._stream(seed_text, before, after_seed, renderer, seed, echo=True)
+        return self._stream(seed_text, before, after_seed, renderer, seed)
 
     def regenerate(self, renderer) -> Turn:
         """Sample the last reply again, from the same starting state, with a fresh seed."""
@@ -67,7 +67,7 @@ class Session:
         from charbot.engine import new_seed
 
         last = self.turns.pop()
-        return self._stream(last.seed_text, last.before, last.after_seed, renderer, new_seed(), echo=True)
+        return self._stream(last.seed_text, last.before, last.after_seed, renderer, new_seed())
 
     def undo(self) -> Turn:
         if not self.turns:
@@ -80,10 +80,9 @@ class Session:
         self.state = self.engine.fresh_state()
         self.turns.clear()
 
-    def _stream(self, seed_text, before, after_seed, renderer, seed, echo=False) -> Turn:
+    def _stream(self, seed_text, before, after_seed, renderer, seed) -> Turn:
         seed = self.next_seed() if seed is None else seed
-        if echo:
-            renderer.seed(seed_text)
+        renderer.seed(seed_text)
         stream = self.engine.stream(after_seed, self.settings, seed)
         shown = ""
         started = time.perf_counter()

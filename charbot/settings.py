@@ -1,15 +1,18 @@
-"""Parse and check the runtime settings a user types, as flags or as slash-command arguments.
+"""The runtime settings a user can change: one table, feeding flags, slash commands and the toolbar.
 
-One function per setting, each raising `CharbotError` with a one-line message that names the bad
-value and what is allowed. The command line and the chat share them, so `--temp abc` and
-`/temp abc` say the same thing.
+Each `Setting` row names a `SampleConfig` field, its flag and slash command, how to parse what the
+user typed (raising `CharbotError` with one line that names the bad value and what is allowed) and
+how to show the value. The command line and the chat share the rows, so `--temp abc` and
+`/temp abc` say the same thing, and a new setting is one row here plus its field in `config.py`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
-from charbot.config import MAX_CHARS_LIMIT
+from charbot.config import MAX_CHARS_LIMIT, SampleConfig
 from charbot.errors import CharbotError
 
 MAX_TEMPERATURE = 100.0
@@ -80,7 +83,59 @@ def parse_stop(text: str) -> tuple[str, ...]:
     return (value,)
 
 
+def parse_min_p(text: str) -> float:
+    if text.strip().lower() == "off":
+        return 0.0
+    value = _number(text, "min-p")
+    if not (0.0 <= value < 1.0) or math.isnan(value):
+        raise CharbotError(f"min-p must be at least 0 and below 1 (or 'off'), not {text!r}")
+    return value
+
+
 def show_stop(stop: tuple[str, ...]) -> str:
     if not stop:
         return "off"
     return " | ".join(s.replace("\n", "\\n").replace("\t", "\\t") for s in stop)
+
+
+@dataclass(frozen=True)
+class Setting:
+    field: str  # the SampleConfig field
+    name: str  # how the chat's notes name it
+    label: str  # how the toolbar names it (short)
+    command: str  # the slash command, without the slash
+    flag: str  # the command-line flag
+    argument: str  # how the argument is written in /help
+    description: str
+    parse: Callable  # text -> value, raising CharbotError
+    show: Callable = str  # value -> text
+    always_shown: bool = True  # False: the toolbar shows it only when it is not "off" (it must fit)
+
+
+SETTINGS = (
+    Setting("temperature", "temperature", "temp", "temp", "--temp", "[T]", "temperature (0 = greedy)",
+            parse_temperature, lambda t: f"{t:g}" + (" (greedy)" if t == 0 else "")),
+    Setting("max_chars", "length", "len", "len", "--len", "[N]", "reply length limit in characters", parse_length),
+    Setting("top_k", "top-k", "top-k", "topk", "--top-k", "[K|off]", "sample only from the K most likely characters",
+            parse_top_k, lambda k: str(k) if k else "off", always_shown=False),
+    Setting("top_p", "top-p", "top-p", "topp", "--top-p", "[P|off]", "sample only from the smallest set with probability P",
+            parse_top_p, lambda p: f"{p:g}" if p < 1 else "off", always_shown=False),
+    Setting("min_p", "min-p", "min-p", "minp", "--min-p", "[P|off]",
+            "drop characters less likely than P times the most likely one", parse_min_p,
+            lambda p: f"{p:g}" if p > 0 else "off", always_shown=False),
+    Setting("seed", "seed", "seed", "seed", "--seed", "[N|random]", "random seed: the same seed gives the same text",
+            parse_seed, lambda s: "random" if s is None else str(s)),
+    Setting("stop", "stop", "stop", "stop", "--stop", "[SEQ|off]", "end replies at SEQ (\\n for newline)", parse_stop,
+            show_stop),
+)
+
+
+def settings_from_args(args) -> SampleConfig:
+    """A SampleConfig from parsed flags (a setting without a flag keeps its default)."""
+    return SampleConfig(**{s.field: getattr(args, s.field) for s in SETTINGS if hasattr(args, s.field)})
+
+
+def show_settings(settings) -> list[str]:
+    """`label value` for the settings of a SampleConfig, as the toolbar shows them."""
+    shown = [(s, s.show(getattr(settings, s.field))) for s in SETTINGS]
+    return [f"{s.label} {text}" for s, text in shown if s.always_shown or text != "off"]

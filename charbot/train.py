@@ -365,7 +365,11 @@ class _Run:
         position, result = self.position, self.result
         val_loss = self.trainer.evaluate(self.val_layout)
         uniform = math.log(len(self.vocab))
-        if not val_loss < uniform:  # NaN too: before anything is saved, so best/ and latest/ stay as they were
+        train_loss = float(np.mean(position.epoch_losses)) if position.epoch_losses else math.inf
+        # Diverged: worse than a uniform guess on the held-out text and on the text it trained on (a
+        # held-out text unlike the training text may be worse than uniform on its own). Checked before
+        # anything is saved, so best/ and latest/ stay as they were.
+        if not math.isfinite(val_loss) or (val_loss >= uniform and train_loss >= uniform):
             raise CharbotError(
                 f"training diverged at epoch {position.epoch + 1}: validation loss {val_loss:.4g} nats/char is no "
                 f"better than a uniform guess over {len(self.vocab)} characters ({uniform:.4g}); "

@@ -2,14 +2,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from charbot.sampling import filter_logits, next_ids
+from charbot.config import SampleConfig
+from charbot.sampling import filter_logits, next_ids, settings_tensors
 
 LOGITS = np.log(np.array([[0.5, 0.2, 0.15, 0.1, 0.05]], np.float32))
 
 
-def draw(logits, temperature, top_k=0, top_p=1.0, n=4000, seed=11):
+def draw(logits, temperature, top_k=0, top_p=1.0, n=4000, seed=11, min_p=0.0):
     batch = tf.constant(np.repeat(logits, n, axis=0))
-    ids = next_ids(batch, tf.constant(temperature), tf.constant(top_k), tf.constant(top_p), tf.constant([seed, 0]))
+    settings = settings_tensors(SampleConfig(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p))
+    ids = next_ids(batch, settings, tf.constant([seed, 0]))
     return ids.numpy()
 
 
@@ -59,5 +61,12 @@ def test_top_p_keeps_the_smallest_nucleus():
 
 def test_filter_with_both_off_changes_nothing():
     logits = tf.constant(LOGITS)
-    out = filter_logits(logits, tf.constant(0), tf.constant(1.0)).numpy()
+    out = filter_logits(logits, settings_tensors(SampleConfig())).numpy()
     np.testing.assert_array_equal(out, LOGITS)
+
+
+def test_min_p_keeps_characters_at_least_that_fraction_as_likely_as_the_best():
+    # Probabilities 0.5, 0.2, 0.15, 0.1, 0.05: min-p 0.3 keeps those >= 0.15.
+    assert set(draw(LOGITS, 1.0, min_p=0.3)) == {0, 1, 2}
+    assert set(draw(LOGITS, 1.0, min_p=0.9)) == {0}
+    assert set(draw(LOGITS, 1.0, min_p=0.0)) == {0, 1, 2, 3, 4}
