@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = sub.add_parser("generate", help="continue a seed string and print the result",
                               description="Continue SEED_TEXT and print it; streams on a terminal.")
-    generate.add_argument("seed_text", metavar="SEED_TEXT", help="text to continue, e.g. 'ROMEO:'")
+    generate.add_argument("seed_text", metavar="SEED_TEXT", help="text to continue, e.g. 'ROMEO:'; '-' reads it from standard input")
     _add_sampling(generate, stop_default=())
     generate.add_argument("-n", type=_positive_int, default=1, dest="samples", help="number of samples (default 1)")
     generate.set_defaults(run=_run_generate)

@@ -10,9 +10,19 @@ import sys
 
 from rich.console import Console
 
+from charbot.errors import CharbotError
 from charbot.render import Renderer
 from charbot.settings import settings_from_args
 from charbot.vocab import describe_chars
+
+
+def _stdin_text() -> str:
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CharbotError(f"standard input is not UTF-8 text (byte {error.start:,} is invalid): "
+                           f"convert it, e.g. with iconv") from None
 
 
 def run_generate(args) -> int:
@@ -22,7 +32,8 @@ def run_generate(args) -> int:
     settings = settings_from_args(args)
     seed = settings.seed if settings.seed is not None else new_seed()
     errors = Console(stderr=True)
-    state, skipped = engine.prime(engine.fresh_state(), args.seed_text)
+    seed_text = _stdin_text() if args.seed_text == "-" else args.seed_text
+    state, skipped = engine.prime(engine.fresh_state(), seed_text)
     if skipped:
         errors.print(f"warning: skipped characters the model does not know: {describe_chars(skipped)}",
                      style="yellow", markup=False, highlight=False)
@@ -31,18 +42,18 @@ def run_generate(args) -> int:
     if args.samples > 1:
         for i, text in enumerate(engine.sample(state, settings, seed, args.samples), start=1):
             renderer.note(f"── sample {i} of {args.samples} ──")
-            renderer.seed(args.seed_text)
+            renderer.seed(seed_text)
             renderer.text(text)
-            renderer.end_line(args.seed_text + text)
+            renderer.end_line(seed_text + text)
         return 0
-    renderer.seed(args.seed_text)
+    renderer.seed(seed_text)
     stream = engine.stream(state, settings, seed)
     try:
         for token in stream:
             renderer.token(token)
     except KeyboardInterrupt:
-        renderer.end_line(args.seed_text + stream.text)
+        renderer.end_line(seed_text + stream.text)
         return 130
-    renderer.end_line(args.seed_text + stream.text)
+    renderer.end_line(seed_text + stream.text)
     sys.stdout.flush()
     return 0

@@ -14,6 +14,7 @@ from rich.table import Table
 SEED_STYLE = Style(bold=True)
 REPLY_STYLE = Style(color="cyan")
 NOTE_STYLE = Style(dim=True)
+SEED_ECHO_LIMIT, SEED_ECHO_HEAD = 2_000, 500  # a longer seed is echoed as its first and last characters
 
 
 def heat_style(probability: float) -> Style:
@@ -42,6 +43,12 @@ class Renderer:
         self.console.file.flush()
 
     def seed(self, text: str) -> None:
+        """Echo a seed; on a terminal a very long one (a paste) shows its start and end only."""
+        if self.console.is_terminal and len(text) > SEED_ECHO_LIMIT:
+            head, tail = text[:SEED_ECHO_HEAD], text[-(SEED_ECHO_LIMIT - SEED_ECHO_HEAD):]
+            self._write(head, SEED_STYLE)
+            self._write(f"\n[… {len(text) - len(head) - len(tail):,} characters not shown …]\n", NOTE_STYLE)
+            text = tail
         self._write(text, SEED_STYLE)
 
     def token(self, token) -> None:

@@ -162,6 +162,9 @@ class CommandCompleter(Completer):
                                  display_meta=command.description)
 
 
+HISTORY_LIMIT = 10_000  # characters; longer lines are not kept in the history file
+
+
 class SafeFileHistory(FileHistory):
     """File history that warns once and carries on when the file cannot be written."""
 
@@ -170,6 +173,8 @@ class SafeFileHistory(FileHistory):
         self.on_error = on_error
 
     def store_string(self, string: str) -> None:
+        if len(string) > HISTORY_LIMIT:  # a long paste: history would load it on every start
+            return
         try:
             super().store_string(string)
         except OSError as error:

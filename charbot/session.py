@@ -52,7 +52,13 @@ class Session:
 
     def reply(self, seed_text: str, renderer, seed: int | None = None) -> Turn:
         """Feed `seed_text`, stream a reply to `renderer`, remember the turn. Ctrl-C ends it early."""
+        from charbot.engine import PRIME_TAIL
+
         before = self.state
+        if len(seed_text) > PRIME_TAIL:
+            renderer.note(f"reading the last {PRIME_TAIL:,} of {len(seed_text):,} characters: the model's "
+                          f"memory is shorter than that")
+        # Ctrl-C while priming leaves the session as it was: nothing is changed before the reply starts.
         after_seed, skipped = self.engine.prime(before, seed_text)
         if skipped:
             from charbot.vocab import describe_chars

@@ -167,3 +167,19 @@ def test_checkpoint_accepts_a_run_folder_and_a_shipped_name(tiny_run):
     assert from_run.stdout == from_best.stdout and len(from_run.stdout) > len("WREN:")
     info = charbot("info", "shakespeare")
     assert info.returncode == 0 and "checkpoints/shakespeare" in " ".join(info.stdout.split())
+
+
+def test_generate_reads_the_seed_text_from_stdin(tiny_checkpoint):
+    args = ["generate", "-", "--checkpoint", str(tiny_checkpoint), "--seed", "4", "--len", "30"]
+    from_stdin = charbot(*args, stdin="WREN:\nThe morning")
+    direct = charbot(*[a if a != "-" else "WREN:\nThe morning" for a in args])
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    assert from_stdin.stdout == direct.stdout and from_stdin.stdout.startswith("WREN:\nThe morning")
+
+
+def test_generate_from_stdin_that_is_not_utf8_is_one_line(tiny_checkpoint):
+    result = subprocess.run([sys.executable, "-m", "charbot", "generate", "-", "--checkpoint", str(tiny_checkpoint)],
+                            input=b"WREN: caf\xe9", capture_output=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.decode().strip().splitlines()[-1] == (
+        "charbot: error: standard input is not UTF-8 text (byte 9 is invalid): convert it, e.g. with iconv")

@@ -156,3 +156,18 @@ def test_changing_settings_never_retraces(engine):
         for _ in engine.stream(state, settings, 2):
             pass
     assert engine._chunk.experimental_get_tracing_count() == traces
+
+
+def test_a_long_text_is_primed_from_its_tail_and_counted_whole(engine):
+    from charbot.engine import PRIME_TAIL
+
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, len(VOCAB), PRIME_TAIL * 3 + 17)
+    start = engine.fresh_state()
+    whole = engine.prime_ids(start, ids)
+    tail = engine.prime_ids(start, ids[-PRIME_TAIL:])
+    close_states(whole, tail)
+    assert whole.chars == start.chars + len(ids)
+    # The model's memory really fades: the tail's state is far from the state of a different text.
+    other = engine.prime_ids(start, ids[-PRIME_TAIL - 100 : -100])
+    assert np.abs(np.asarray(other.logits) - np.asarray(whole.logits)).max() > 1e-2

@@ -180,3 +180,33 @@ def test_a_model_that_fails_to_load_is_reported_and_commands_still_work():
     run_script(chat, ["hello", "/help"])
     assert "weights.npz is missing" in output.getvalue() and "/quit" in output.getvalue()
     assert "failed to load" in chat.toolbar().value
+
+
+def test_ctrl_c_while_reading_a_long_paste_leaves_the_session_as_it_was():
+    class SlowPrime(FakeEngine):
+        def prime(self, state, text):
+            if len(text) > 100:
+                raise KeyboardInterrupt  # Ctrl-C arrives while the paste is being read
+            return super().prime(state, text)
+
+    chat, output = make_chat(SlowPrime())
+    drive(chat, "WREN:\r")
+    before, turns = chat.session.state, list(chat.session.turns)
+    drive(chat, "x" * 5000 + "\r")
+    assert chat.session.state == before and chat.session.turns == turns
+    assert "stopped" in output.getvalue()
+
+
+def test_a_long_paste_is_echoed_as_its_ends_on_a_terminal_and_whole_in_a_script():
+    from charbot.engine import PRIME_TAIL
+
+    paste = "a" * 3000 + "b" * 3000
+    chat, output = make_chat(terminal=True)
+    chat.handle(paste)
+    shown = output.getvalue()
+    assert "[… 4,000 characters not shown …]" in shown and "a" * 500 in shown and "a" * 501 not in shown
+    assert len(chat.session.turns[0].seed_text) == 6000  # the transcript keeps it all
+    chat, output = make_chat(terminal=False)
+    chat.handle(paste + "c" * PRIME_TAIL)
+    assert paste in output.getvalue()
+    assert f"reading the last {PRIME_TAIL:,} of {6000 + PRIME_TAIL:,} characters" in output.getvalue()
