@@ -24,6 +24,9 @@ def load_tensorflow() -> None:
     with _lock:
         if _loaded:
             return
+        from charbot import xlacache
+
+        xlacache.enable()  # before TensorFlow reads TF_XLA_FLAGS
         with quiet():
             _import_all()
         _loaded = True

@@ -1,0 +1,52 @@
+"""The persistent XLA cache: used when whole, never in the way when damaged."""
+
+import json
+import os
+import subprocess
+import sys
+
+from charbot import xlacache
+
+
+def test_only_entries_the_manifest_vouches_for_are_kept(tmp_path):
+    good, changed, stranger = (tmp_path / f"{name}.pb" for name in ("good", "changed", "stranger"))
+    good.write_bytes(b"compiled code")
+    changed.write_bytes(b"compiled code too")
+    xlacache.record(tmp_path)
+    changed.write_bytes(b"compiled cod\x00 too")  # damaged after it was recorded
+    stranger.write_bytes(b"written by a run that was killed before it could record")
+    assert sorted(xlacache.drop_unverified(tmp_path)) == ["changed.pb", "stranger.pb"]
+    assert [p.name for p in tmp_path.glob("*.pb")] == ["good.pb"]
+    (tmp_path / xlacache.MANIFEST).write_text("{not json")
+    assert xlacache.drop_unverified(tmp_path) == ["good.pb"]
+
+
+def test_the_folder_is_keyed_by_tensorflow_and_charbot_versions():
+    from importlib.metadata import version
+
+    from charbot import __version__
+
+    assert xlacache.folder().name == f"tensorflow-{version('tensorflow')}-charbot-{__version__}"
+
+
+def generate(tiny_checkpoint, cache_home, **env):
+    return subprocess.run(
+        [sys.executable, "-m", "charbot", "generate", "WREN:", "--checkpoint", str(tiny_checkpoint), "--seed", "2",
+         "--len", "40"], capture_output=True, text=True, timeout=300,
+        env={**{k: v for k, v in os.environ.items() if k != "TF_XLA_FLAGS"}, "XDG_CACHE_HOME": str(cache_home), **env})
+
+
+def test_a_damaged_cache_never_stops_charbot(tiny_checkpoint, tmp_path):
+    without = generate(tiny_checkpoint, tmp_path / "none", CHARBOT_XLA_CACHE="0")
+    first = generate(tiny_checkpoint, tmp_path / "cache")
+    folder = tmp_path / "cache" / "charbot" / "xla" / xlacache.folder().name
+    entries = sorted(folder.glob("*.pb"))
+    assert entries and set(json.loads((folder / xlacache.MANIFEST).read_text())) == {p.name for p in entries}
+    second = generate(tiny_checkpoint, tmp_path / "cache")
+    assert sorted(folder.glob("*.pb")) == entries  # the second run compiled nothing new
+    for entry in entries:
+        entry.write_bytes(b"\x08\x01garbage")
+    damaged = generate(tiny_checkpoint, tmp_path / "cache")
+    assert without.returncode == first.returncode == second.returncode == damaged.returncode == 0, damaged.stderr
+    assert without.stdout == first.stdout == second.stdout == damaged.stdout
+    assert not (tmp_path / "none" / "charbot" / "xla").exists()
