@@ -69,11 +69,13 @@ def _heat(chat, arg):
 def _info(chat, arg):
     from charbot.describe import describe
 
+    chat.session  # noqa: B018 -- waits for the model, which sets chat.checkpoint
     chat.renderer.console.print(describe(chat.checkpoint))
 
 
 def _model(chat, arg):
     if not arg:
+        chat.session  # noqa: B018 -- waits for the model, which sets chat.checkpoint
         chat.renderer.note(f"model {chat.checkpoint.path}")
         return
     from charbot.checkpoint import resolve

@@ -4,9 +4,11 @@ The engine's compiled functions (priming buckets, the generation chunk) cost abo
 compilation on every launch. TensorFlow can keep the compiled code on disk
 (`--tf_xla_persistent_cache_directory` in `TF_XLA_FLAGS`, read before TensorFlow starts).
 
-- Keyed: the folder is named after the TensorFlow and charbot versions, so an upgrade never loads
-  an old entry; inside it, XLA names each entry by a fingerprint of the compiled computation, which
-  covers the model's shapes (weights are inputs, not constants, so models of one shape share code).
+- Keyed: the folder is named after the TensorFlow and charbot versions and the CPU's feature flags,
+  so an upgrade never loads an old entry and a cache shared between machines (a network home
+  folder) never runs code built for another CPU; inside it, XLA names each entry by a fingerprint of
+  the compiled computation, which covers the model's shapes (weights are inputs, not constants, so
+  models of one shape share code).
 - Guarded: TensorFlow fails the call for good on an entry it cannot parse, so charbot keeps a
   manifest of the sha256 of every entry, written at exit, and deletes before TensorFlow starts any
   entry that is not in the manifest or does not match it.
@@ -24,6 +26,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from charbot import __version__
+from charbot.precision import cpu_flags
 from charbot.resources import cache_dir, write_atomically
 
 FLAG = "--tf_xla_persistent_cache_directory"
@@ -35,7 +38,8 @@ def folder() -> Path:
         tensorflow = version("tensorflow")
     except PackageNotFoundError:
         tensorflow = "unknown"
-    return cache_dir() / "xla" / f"tensorflow-{tensorflow}-charbot-{__version__}"
+    cpu = hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12]
+    return cache_dir() / "xla" / f"tensorflow-{tensorflow}-charbot-{__version__}-cpu-{cpu}"
 
 
 def enable() -> Path | None:

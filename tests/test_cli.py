@@ -183,3 +183,9 @@ def test_generate_from_stdin_that_is_not_utf8_is_one_line(tiny_checkpoint):
     assert result.returncode == 1
     assert result.stderr.decode().strip().splitlines()[-1] == (
         "charbot: error: standard input is not UTF-8 text (byte 9 is invalid): convert it, e.g. with iconv")
+
+
+def test_info_and_model_as_the_first_lines_of_a_script(tiny_checkpoint):
+    result = charbot("--checkpoint", str(tiny_checkpoint), stdin="/info\n/model\n")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "model" in result.stdout and str(tiny_checkpoint) in result.stdout

@@ -21,12 +21,15 @@ def test_only_entries_the_manifest_vouches_for_are_kept(tmp_path):
     assert xlacache.drop_unverified(tmp_path) == ["good.pb"]
 
 
-def test_the_folder_is_keyed_by_tensorflow_and_charbot_versions():
+def test_the_folder_is_keyed_by_versions_and_the_cpu(monkeypatch):
     from importlib.metadata import version
 
     from charbot import __version__
 
-    assert xlacache.folder().name == f"tensorflow-{version('tensorflow')}-charbot-{__version__}"
+    here = xlacache.folder().name
+    assert here.startswith(f"tensorflow-{version('tensorflow')}-charbot-{__version__}-cpu-")
+    monkeypatch.setattr(xlacache, "cpu_flags", lambda: {"sse2", "avx2"})  # another machine
+    assert xlacache.folder().name != here
 
 
 def generate(tiny_checkpoint, cache_home, **env):
