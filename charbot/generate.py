@@ -33,7 +33,7 @@ def run_generate(args) -> int:
     seed = settings.seed if settings.seed is not None else new_seed()
     errors = Console(stderr=True)
     seed_text = _stdin_text() if args.seed_text == "-" else args.seed_text
-    state, skipped = engine.prime(engine.fresh_state(), seed_text)
+    state, skipped = engine.start(seed_text)
     if skipped:
         errors.print(f"warning: skipped characters the model does not know: {describe_chars(skipped)}",
                      style="yellow", markup=False, highlight=False)

@@ -189,3 +189,13 @@ def test_info_and_model_as_the_first_lines_of_a_script(tiny_checkpoint):
     result = charbot("--checkpoint", str(tiny_checkpoint), stdin="/info\n/model\n")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "model" in result.stdout and str(tiny_checkpoint) in result.stdout
+
+
+def test_generate_with_a_100k_seed_primes_its_tail(tiny_checkpoint):
+    from conftest import play_text
+
+    seed_text = (play_text(400) * 2)[:100_000]
+    result = charbot("generate", "-", "--checkpoint", str(tiny_checkpoint), "--seed", "1", "--len", "20",
+                     stdin=seed_text)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(seed_text) and len(result.stdout) > len(seed_text)
