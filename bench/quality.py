@@ -77,7 +77,7 @@ def main() -> int:
                                      epochs=math.ceil(args.steps / windows))
         print(f"fixed length: {args.steps} steps ({args.steps / windows:.2f} epochs)")
     elif args.budget and not args.resume:
-        steps_per_second = calibrate(ModelConfig(**{**model_config.to_dict(), "vocab_size": len(vocab)}), base)
+        steps_per_second = calibrate(dataclasses.replace(model_config, vocab_size=len(vocab)), base)
         steps = int(steps_per_second * args.budget)
         config = dataclasses.replace(base, schedule_steps=steps, epochs=max(1, math.ceil(steps / windows)))
         print(f"calibration: {steps_per_second:.1f} steps/s -> schedule of {steps} steps "

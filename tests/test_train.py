@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import shutil
 
@@ -104,7 +105,7 @@ def test_a_diverging_run_stops_with_one_line_and_keeps_its_checkpoints(tmp_path,
     out = tmp_path / "run"
     train(corpus, TINY_MODEL, TINY_TRAIN, out, max_windows=5)  # a sane start: latest/ at window 5
     before = (out / "latest" / "manifest.json").read_bytes()
-    wild = TrainConfig(**{**TINY_TRAIN.to_dict(), "learning_rate": 1e6})
+    wild = dataclasses.replace(TINY_TRAIN, learning_rate=1e6)
     with pytest.raises(CharbotError, match=r"training diverged at epoch 1: .*lower --learning-rate"):
         train(corpus, TINY_MODEL, wild, tmp_path / "wild")
     assert not (tmp_path / "wild" / "best").exists()
