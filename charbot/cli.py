@@ -187,7 +187,7 @@ def run_train(args) -> int:
                                max_steps=args.max_steps or 0, precision=args.precision)
     show = placement.is_chief  # one display, from the process that writes the checkpoints
     result = train(corpus, model_config, train_config, out, resume=args.resume, placement=placement,
-                   reporter=RichReporter(sample=_EpochSampler()) if show else None)
+                   reporter=RichReporter() if show else None, sample=_EpochSampler())
     return 0 if result.history or result.stopped == "interrupted" else 1
 
 

@@ -25,10 +25,8 @@ def sparkline(values: list[float]) -> str:
 
 
 class RichReporter:
-    def __init__(self, console: Console | None = None, sample=None):
-        """Args: sample(model, vocab) -> str, a short text shown after each epoch (or None)."""
+    def __init__(self, console: Console | None = None):
         self.console = console or Console(soft_wrap=True)  # long lines stay whole in logs
-        self.sample = sample
         self.progress: Progress | None = None
         self.task = None
         self.epochs = 0
@@ -84,9 +82,8 @@ class RichReporter:
             f"({record['val_bpc']:.4f} bits/char)  {record['chars_per_second']:,.0f} chars/s{mark}",
             highlight=False,
         )
-        if self.sample is not None:
-            text = self.sample(model, vocab)
-            self.console.print(text, markup=False, highlight=False, style="dim")
+        if record.get("sample"):
+            self.console.print(record["sample"], markup=False, highlight=False, style="dim")
 
     def on_end(self, result, out):
         self._stop_bar()

@@ -29,6 +29,7 @@ from charbot.distribute import Placement, from_replicas, place, to_replicas
 from charbot.errors import CharbotError
 from charbot.precision import choose_here as choose_precision
 from charbot.runlock import RunLock
+from charbot.tensorboard import RunLog
 from charbot.vocab import Vocabulary
 
 LN2 = math.log(2.0)
@@ -285,7 +286,7 @@ def _start_or_resume(corpus: Corpus, model_config: ModelConfig, train_config: Tr
 class _Run:
     """One call of `train`: the data, the trainer, the position, and how a checkpoint is written."""
 
-    def __init__(self, corpus, model_config, train_config, out: Path, resume: bool, placement, reporter):
+    def __init__(self, corpus, model_config, train_config, out: Path, resume: bool, placement, reporter, sample):
         self.out = out
         self.model_config, train_config, self.vocab, resumed = _start_or_resume(
             corpus, model_config, train_config, out, resume)
@@ -312,6 +313,8 @@ class _Run:
                      "precision": precision, "precision_reason": why, "strategy": placement.name,
                      "replicas": placement.replicas, "placement": placement.description}
         self.report = reporter or (lambda *args, **kwargs: None)
+        self.sample = sample
+        self.log = RunLog(out / "logs") if placement.is_chief else None
 
     def metrics(self) -> dict:
         position, result = self.position, self.result
@@ -347,6 +350,8 @@ class _Run:
             chars += x.size
             seconds = time.perf_counter() - epoch_start
             self.report("window", window=position.window, loss=loss, chars_per_second=chars / seconds)
+            if self.log:
+                self.log.window(position.epoch * self.windows + position.window, loss)
             if stop.requested or self.over_budget(seconds) or (max_windows and windows_run >= max_windows):
                 break
         position.elapsed += time.perf_counter() - epoch_start
@@ -380,6 +385,10 @@ class _Run:
                   "val_loss": val_loss, "val_bpc": val_loss / LN2, "seconds": position.elapsed,
                   "chars_per_second": chars / max(1e-9, self.epoch_seconds),
                   "learning_rate": self.trainer.learning_rate(), "windows": position.window}
+        if self.sample is not None and self.trainer.placement.is_chief:
+            record["sample"] = self.sample(self.trainer.model, self.vocab)
+        if self.log:
+            self.log.epoch((position.epoch + 1) * self.windows, record)
         result.history.append(record)
         improved = val_loss < position.best_val_loss
         if improved:
@@ -413,6 +422,7 @@ def train(
     reporter=None,
     max_windows: int | None = None,
     placement: Placement | None = None,
+    sample=None,
 ) -> TrainResult:
     """Train, validate each epoch, keep `out/best` and `out/latest`; return what happened.
 
@@ -420,17 +430,19 @@ def train(
         reporter: receives progress events (see `charbot.progress`); None trains silently.
         max_windows: stop (resumably) after this many training windows in this call; for tests.
         placement: where to train (`charbot.distribute.place`); default one device.
+        sample: sample(model, vocab) -> a short text, made after each epoch and kept with its record.
     """
     placement = placement or place("one")
     if not placement.is_chief:  # it writes nothing, so it takes no lock
-        return _train(corpus, model_config, train_config, Path(out), resume, reporter, max_windows, placement)
+        return _train(corpus, model_config, train_config, Path(out), resume, reporter, max_windows, placement, sample)
     note = (lambda text: reporter("note", text=text)) if reporter else None
     with RunLock(out, note):
-        return _train(corpus, model_config, train_config, Path(out), resume, reporter, max_windows, placement)
+        return _train(corpus, model_config, train_config, Path(out), resume, reporter, max_windows, placement, sample)
 
 
-def _train(corpus, model_config, train_config, out: Path, resume, reporter, max_windows, placement) -> TrainResult:
-    run = _Run(corpus, model_config, train_config, out, resume, placement, reporter)
+def _train(corpus, model_config, train_config, out: Path, resume, reporter, max_windows, placement,
+           sample) -> TrainResult:
+    run = _Run(corpus, model_config, train_config, out, resume, placement, reporter, sample)
     position, result = run.position, run.result
     result.best_val_loss, result.best_epoch = position.best_val_loss, position.best_epoch
     run.report("start", model_config=run.model_config, train_config=run.train_config, windows=run.windows,
@@ -447,5 +459,7 @@ def _train(corpus, model_config, train_config, out: Path, resume, reporter, max_
                 run.interrupt()
     result.best_val_loss, result.best_epoch = position.best_val_loss, position.best_epoch
     result.seconds = position.elapsed
+    if run.log:
+        run.log.close()
     run.report("end", result=result, out=run.out)
     return result
