@@ -7,6 +7,8 @@ user error ends as one line on stderr and a non-zero exit status; tracebacks are
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 from pathlib import Path
 
@@ -135,6 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--chars", type=_positive_int, default=1000)
     corpus.set_defaults(run=run_corpus)
 
+    evaluate = sub.add_parser("eval", help="score a model on a text: nats and bits per character",
+                              description="Score a model on a text file or corpus, the state carried through it.")
+    evaluate.add_argument("text", metavar="FILE|CORPUS", help="a UTF-8 text file, or a corpus name such as 'shakespeare'")
+    evaluate.add_argument("--checkpoint", type=Path, default=None,
+                          help="checkpoint folder, run folder or shipped model name (default: the shipped model)")
+    evaluate.add_argument("--split", choices=("all", "train", "val"), default="all",
+                          help="the whole text, or the training or validation part as the checkpoint's training "
+                               "split it (default all)")
+    evaluate.add_argument("--streams", type=_positive_int, default=64,
+                          help="read the text as this many parallel streams; 1 reads it in one piece (default 64)")
+    evaluate.add_argument("--worst", type=_positive_int, default=0, metavar="N",
+                          help="show the N most surprising characters in context")
+    evaluate.add_argument("--heat", action="store_true", help="print the text coloured by the model's surprisal")
+    evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    evaluate.set_defaults(run=run_eval)
+
     info = sub.add_parser("info", help="describe a checkpoint")
     info.add_argument("checkpoint", nargs="?", type=Path, default=None,
                       help="checkpoint folder, run folder or shipped model name (default: the shipped model)")
@@ -236,6 +254,63 @@ def run_corpus(args) -> int:
     if not corpus.text[: args.chars].endswith("\n"):
         sys.stdout.write("\n")
     return 0
+
+
+def run_eval(args) -> int:
+    from rich.console import Console
+
+    from charbot import checkpoint
+    from charbot.corpus import load_corpus
+    from charbot.evaluate import as_json, score, worst_spans
+    from charbot.render import heat_style
+    from charbot.vocab import describe_chars
+
+    corpus = load_corpus(args.text)
+    path = checkpoint.resolve(args.checkpoint)
+    model, data = checkpoint.load_model(path)
+    text = _split_text(corpus.text, args.split, data.train_config.val_fraction)
+    result = score(model, data.vocab, text, streams=args.streams)
+    spans = worst_spans(text, data.vocab, result.losses, args.worst) if args.worst else []
+    if args.json:
+        print(json.dumps(as_json(result, corpus.name, str(path), spans), ensure_ascii=False))
+        return 0
+    console = Console(soft_wrap=True)
+    if args.heat:
+        _print_heat(console, text, data.vocab, result.losses, heat_style)
+    console.print(f"{corpus.name} ({args.split}): {result.nats:.4f} nats/char = {result.bits:.4f} bits/char over "
+                  f"{result.characters:,} characters, {result.streams} streams, {result.seconds:.1f} s "
+                  f"(model {path})", highlight=False, markup=False)
+    if result.skipped:
+        console.print(f"skipped characters the model does not know: {describe_chars(result.skipped)}",
+                      style="yellow", highlight=False, markup=False)
+    for span in spans:
+        console.print(f"{span['nats']:6.2f} nats  {span['before']!r} [{span['char']!r}] {span['after']!r}",
+                      highlight=False, markup=False)
+    return 0
+
+
+def _split_text(text: str, which: str, val_fraction: float) -> str:
+    """The whole text, or the part the checkpoint's training held out (or trained on)."""
+    from charbot.corpus import split
+
+    if which == "all":
+        return text
+    head, tail = split(text, val_fraction)  # training's own rule, on characters
+    return tail if which == "val" else head
+
+
+def _print_heat(console, text, vocab, losses, heat_style) -> None:
+    from rich.text import Text
+
+    out, k, first = Text(), 0, True
+    for char in text:
+        if char not in vocab or first:  # unknown, or the first (nothing to predict it from): plain
+            first = first and char not in vocab
+            out.append(char)
+            continue
+        out.append(char, style=heat_style(math.exp(-float(losses[k]))))
+        k += 1
+    console.print(out, highlight=False)
 
 
 def run_info(args) -> int:

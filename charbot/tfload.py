@@ -30,7 +30,7 @@ def load_tensorflow() -> None:
         if os.environ.get("CHARBOT_TF_LOGS") != "1":
             # C++ log lines from later work (XLA's notes on loading cached code, for one) would land in
             # the middle of the chat; failures still arrive as Python exceptions.
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
         with quiet():
             _import_all()
         _loaded = True
