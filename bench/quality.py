@@ -53,7 +53,7 @@ def main() -> int:
 
     from charbot.config import ModelConfig, TrainConfig
     from charbot.corpus import load_corpus, split
-    from charbot.train import LN2, train
+    from charbot.training import LN2, train
     from charbot.vocab import Vocabulary
 
     import numpy as np
@@ -111,7 +111,7 @@ def calibrate(model_config, config) -> float:
     import numpy as np
 
     from charbot.precision import choose_here
-    from charbot.train import Trainer
+    from charbot.training import Trainer
 
     trainer = Trainer(model_config, config, total_steps=1000, precision=choose_here(config.precision)[0])
     states = trainer.zero_state()

@@ -140,7 +140,7 @@ def _npz(path: Path, name: str, manifest: dict) -> dict[str, np.ndarray]:
     try:
         with np.load(io.BytesIO(_read(path, name, manifest)), allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as error:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:  # EOFError: an empty file
         raise CharbotError(f"checkpoint {path}: {name} cannot be read ({error}); the checkpoint is corrupt") from None
 
 

@@ -192,7 +192,7 @@ def run_train(args) -> int:
     from charbot.corpus import load_corpus
     from charbot.distribute import place
     from charbot.progress import RichReporter
-    from charbot.train import train
+    from charbot.training import train
 
     corpus = load_corpus(args.corpus)
     placement = place(args.strategy, args.cpu_devices)  # before any TensorFlow op: multi-worker needs it

@@ -6,7 +6,7 @@
 - `multi-worker`: MultiWorkerMirroredStrategy, configured from the `TF_CONFIG` environment variable.
 - `auto`: `mirrored` when more than one GPU is visible, else `one`.
 
-Stateful training under a strategy (see `charbot.train`): replica r owns stream rows
+Stateful training under a strategy (see `charbot.training`): replica r owns stream rows
 [r*B/R, (r+1)*B/R) of the global batch for the whole run and carries its own LSTM state. This module
 builds strategies and moves rows between the global batch and the replicas; it does not train.
 """

@@ -27,7 +27,7 @@ def main() -> int:
     from charbot import checkpoint
     from charbot.corpus import load_corpus, split
     from charbot.resources import shipped_dir
-    from charbot.train import LN2, Trainer, validation_layout
+    from charbot.training import LN2, Trainer, validation_layout
 
     data = checkpoint.load(args.source)
     corpus = load_corpus(data.train_config.corpus)

@@ -15,7 +15,7 @@ split_cpu(2)
 from charbot.config import ModelConfig, TrainConfig  # noqa: E402
 from charbot.corpus import lay_out, load_corpus  # noqa: E402
 from charbot.distribute import from_replicas, to_replicas  # noqa: E402
-from charbot.train import train  # noqa: E402
+from charbot.training import train  # noqa: E402
 
 MODEL = ModelConfig(embedding_dim=8, rnn_units=24, num_layers=2, dropout=0.2)
 TRAIN = TrainConfig(batch_size=4, seq_len=16, epochs=2, learning_rate=0.01, warmup_steps=2, patience=5,

@@ -122,3 +122,16 @@ def test_weights_holding_nan_are_refused_naming_the_tensor(tmp_path, tiny_checkp
                     vocab=data.vocab, corpus=data.config["corpus"], metrics=data.metrics)
     with pytest.raises(CharbotError, match="weight lstm_1/lstm_cell/recurrent_kernel holds NaN or infinite values"):
         load_model(tmp_path / "bad")
+
+
+def test_an_empty_weights_file_with_a_matching_manifest_is_one_line(tmp_path, tiny_checkpoint):
+    import hashlib
+
+    target = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, target)
+    (target / "weights.npz").write_bytes(b"")
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["files"]["weights.npz"] = {"bytes": 0, "sha256": hashlib.sha256(b"").hexdigest()}
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CharbotError, match="weights.npz cannot be read"):
+        checkpoint.load(target)

@@ -16,7 +16,7 @@ from charbot import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
-from charbot.train import Trainer, train
+from charbot.training import Trainer, train
 
 HERE = Path(__file__).resolve().parent
 

@@ -10,7 +10,7 @@ from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
 from charbot.precision import choose, cpu_flags
-from charbot.train import train
+from charbot.training import train
 
 
 @pytest.mark.parametrize(

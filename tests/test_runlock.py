@@ -10,7 +10,7 @@ import time
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.runlock import LOCK_NAME
-from charbot.train import train
+from charbot.training import train
 
 TINY = ["--epochs", "50", "--batch-size", "4", "--seq-len", "16", "--rnn-units", "16", "--num-layers", "1",
         "--embedding-dim", "8", "--patience", "50"]

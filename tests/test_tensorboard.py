@@ -8,7 +8,7 @@ import tensorflow as tf
 from charbot import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
-from charbot.train import train
+from charbot.training import train
 
 
 def read_events(folder: Path) -> dict:

@@ -9,7 +9,7 @@ from charbot import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
-from charbot.train import train
+from charbot.training import train
 
 TINY_MODEL = ModelConfig(embedding_dim=8, rnn_units=24, num_layers=2, dropout=0.2)
 TINY_TRAIN = TrainConfig(batch_size=4, seq_len=16, epochs=2, learning_rate=0.01, warmup_steps=2, patience=5)
