@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     corpus = sub.add_parser("corpus", help="list or show corpora")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", parser_class=_Parser, required=True)
-    corpus_sub.add_parser("list", help="each corpus with its size, sha256 and licence")
+    listing = corpus_sub.add_parser("list", help="each corpus with its size, sha256 and licence")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
     show = corpus_sub.add_parser("show", help="print an excerpt of a corpus")
     show.add_argument("name", help="'shakespeare' or a path")
     show.add_argument("--chars", type=_positive_int, default=1000)
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe a checkpoint")
     info.add_argument("checkpoint", nargs="?", type=Path, default=None,
                       help="checkpoint folder, run folder or shipped model name (default: the shipped model)")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(run=run_info)
     parser.commands = tuple(sub.choices)  # for `charbot [chat options]`
     return parser
@@ -239,15 +241,25 @@ def run_corpus(args) -> int:
 
     console = Console()
     if args.corpus_command == "list":
-        table = Table(title="corpora")
-        for column in ("name", "characters", "distinct", "sha256", "licence", "source"):
-            table.add_column(column, overflow="fold")
+        columns = ("name", "characters", "distinct", "sha256", "licence", "source")
+        rows = []
         for name in catalogue():
             corpus = load_corpus(name)
-            table.add_row(name, f"{len(corpus.text):,}", str(len(set(corpus.text))), corpus.sha256,
-                          corpus.licence, corpus.source)
-        console.print(table)
-        console.print("any UTF-8 text file is a corpus too: charbot train --corpus PATH", highlight=False)
+            rows.append((name, len(corpus.text), len(set(corpus.text)), corpus.sha256, corpus.licence, corpus.source))
+        if args.json:
+            print(json.dumps([dict(zip(columns, row)) for row in rows], ensure_ascii=False, indent=1))
+        elif not console.is_terminal:  # whole values, tab-separated, for scripts
+            print("\t".join(columns))
+            for row in rows:
+                print("\t".join(str(value) for value in row))
+        else:
+            table = Table(title="corpora")
+            for column in columns:
+                table.add_column(column, overflow="fold")
+            for row in rows:
+                table.add_row(row[0], f"{row[1]:,}", *(str(value) for value in row[2:]))
+            console.print(table)
+            console.print("any UTF-8 text file is a corpus too: charbot train --corpus PATH", highlight=False)
         return 0
     corpus = load_corpus(args.name)
     sys.stdout.write(corpus.text[: args.chars])
@@ -316,9 +328,14 @@ def _print_heat(console, text, vocab, losses, heat_style) -> None:
 def run_info(args) -> int:
     from rich.console import Console
 
-    from charbot.checkpoint import resolve
-    from charbot.describe import describe_checkpoint
+    from charbot import checkpoint, describe
 
-    path = resolve(args.checkpoint)
-    Console().print(describe_checkpoint(path))
+    data = checkpoint.load(checkpoint.resolve(args.checkpoint))
+    console = Console()
+    if args.json:
+        print(json.dumps(describe.as_json(data), ensure_ascii=False, indent=1))
+    elif console.is_terminal:
+        console.print(describe.describe(data))
+    else:
+        sys.stdout.write(describe.plain(data))
     return 0

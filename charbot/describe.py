@@ -7,51 +7,76 @@ it does not build a model, so it needs no TensorFlow.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from rich.table import Table
 
 from charbot import checkpoint
 
 
-def describe_checkpoint(path: Path) -> Table:
-    data = checkpoint.load(path)
-    return describe(data)
-
-
 def describe(data: checkpoint.CheckpointData) -> Table:
+    """The rows of `rows` as a rich table (for a terminal)."""
+    table = Table(title=f"checkpoint {data.path}", show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value", overflow="fold")
+    for what, value in rows(data):
+        table.add_row(what, value)
+    return table
+
+
+def plain(data: checkpoint.CheckpointData) -> str:
+    """The rows as `what: value` lines, whole (for a pipe: no wrapping inside a hash or a path)."""
+    lines = [f"checkpoint: {data.path}"]
+    for what, value in rows(data):
+        lines.append(f"{what}: {value}" if what else f"  {value}")
+    return "\n".join(lines) + "\n"
+
+
+def as_json(data: checkpoint.CheckpointData) -> dict:
+    parameters = sum(int(math.prod(w.shape)) for w in data.weights.values())
+    return {"path": str(data.path), "model": data.model_config.to_dict(), "training": data.train_config.to_dict(),
+            "corpus": data.config.get("corpus", {}), "parameters": parameters,
+            "weights": {name: list(w.shape) for name, w in data.weights.items()},
+            "vocabulary": data.vocab.chars, "metrics": data.metrics,
+            "charbot_version": data.config.get("charbot_version")}
+
+
+def rows(data: checkpoint.CheckpointData) -> list[tuple[str, str]]:
+    """(what, value) pairs describing a checkpoint; one home for what `info` and `/info` say."""
     model, train, corpus = data.model_config, data.train_config, data.config.get("corpus", {})
     metrics = data.metrics
     parameters = sum(int(math.prod(w.shape)) for w in data.weights.values())
     dtypes = sorted({str(w.dtype) for w in data.weights.values()})
-    table = Table(title=f"checkpoint {data.path}", show_header=False, title_justify="left")
-    table.add_column("what", style="bold")
-    table.add_column("value", overflow="fold")
-    table.add_row("model", f"Embedding({model.vocab_size}, {model.embedding_dim}) -> "
-                           f"{model.num_layers} x LSTM({model.rnn_units}) -> Dense({model.vocab_size})")
-    table.add_row("parameters", f"{parameters:,} (stored as {', '.join(dtypes)})")
-    for name, weight in data.weights.items():
-        table.add_row("", f"{name} {tuple(weight.shape)}")
-    table.add_row("vocabulary", f"{len(data.vocab)} characters: {data.vocab.chars!r}")
-    table.add_row("corpus", f"{corpus.get('name', '?')} ({corpus.get('characters', 0):,} characters, "
-                            f"sha256 {corpus.get('sha256', '?')})")
-    table.add_row("corpus source", f"{corpus.get('source', '?')}; licence: {corpus.get('licence', '?')}")
-    table.add_row("training", f"batch {train.batch_size} x {train.seq_len}, lr {train.learning_rate}, "
-                              f"dropout {model.dropout}, {len(metrics.get('epochs', []))} epochs, "
-                              f"{metrics.get('wall_seconds', 0):,.0f} s, stopped: {metrics.get('stopped', '?')}")
-    best, shipped = metrics.get("best"), metrics.get("shipped")
-    if shipped:
-        table.add_row("validation loss", f"{shipped['val_loss']:.4f} nats/char = {shipped['val_bpc']:.4f} bits/char "
-                                         f"on the last {train.val_fraction:.0%} of the corpus "
-                                         f"({shipped['val_chars']:,} characters), weights as {shipped['stored_as']}")
-    elif best:
-        table.add_row("validation loss", f"{best['val_loss']:.4f} nats/char = {best['val_bpc']:.4f} bits/char "
-                                         f"(epoch {best['epoch']}, last {train.val_fraction:.0%} of the corpus)")
-    else:
-        table.add_row("validation loss", "not recorded")
+    out = [("model", f"Embedding({model.vocab_size}, {model.embedding_dim}) -> "
+                     f"{model.num_layers} x LSTM({model.rnn_units}) -> Dense({model.vocab_size})"),
+           ("parameters", f"{parameters:,} (stored as {', '.join(dtypes)})")]
+    out += [("", f"{name} {tuple(weight.shape)}") for name, weight in data.weights.items()]
+    out.append(("vocabulary", f"{len(data.vocab)} characters: {data.vocab.chars!r}"))
+    out.append(("corpus", f"{corpus.get('name', '?')} ({corpus.get('characters', 0):,} characters, "
+                          f"sha256 {corpus.get('sha256', '?')})"))
+    out += [("", f"{f['name']} ({f['bytes']:,} bytes, sha256 {f['sha256']})") for f in corpus.get("files", [])]
+    out.append(("corpus source", f"{corpus.get('source', '?')}; licence: {corpus.get('licence', '?')}"))
+    out.append(("training", f"batch {train.batch_size} x {train.seq_len}, lr {train.learning_rate}, "
+                            f"dropout {model.dropout}, {len(metrics.get('epochs', []))} epochs, "
+                            f"{metrics.get('wall_seconds', 0):,.0f} s, stopped: {metrics.get('stopped', '?')}"))
+    if metrics.get("precision"):
+        out.append(("precision", f"{metrics['precision']} ({metrics.get('precision_reason', '')}); "
+                                 f"{metrics.get('placement', 'one device')}"))
+    out.append(("validation loss", _validation(data)))
     machine = metrics.get("machine")
     if machine:
-        table.add_row("trained on", f"{machine.get('processor')} x{machine.get('cpu_count')}, "
-                                    f"TensorFlow {machine.get('tensorflow')}, GPUs: {machine.get('gpus') or 'none'}")
-    table.add_row("charbot", str(data.config.get("charbot_version", "?")))
-    return table
+        out.append(("trained on", f"{machine.get('processor')} x{machine.get('cpu_count')}, "
+                                  f"TensorFlow {machine.get('tensorflow')}, GPUs: {machine.get('gpus') or 'none'}"))
+    out.append(("charbot", str(data.config.get("charbot_version", "?"))))
+    return out
+
+
+def _validation(data) -> str:
+    best, shipped, train = data.metrics.get("best"), data.metrics.get("shipped"), data.train_config
+    if shipped:
+        return (f"{shipped['val_loss']:.4f} nats/char = {shipped['val_bpc']:.4f} bits/char on the last "
+                f"{train.val_fraction:.0%} of the corpus ({shipped['val_chars']:,} characters), weights as "
+                f"{shipped['stored_as']}")
+    if best:
+        return (f"{best['val_loss']:.4f} nats/char = {best['val_bpc']:.4f} bits/char (epoch {best['epoch']}, "
+                f"last {train.val_fraction:.0%} of the corpus)")
+    return "not recorded"

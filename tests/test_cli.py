@@ -199,3 +199,19 @@ def test_generate_with_a_100k_seed_primes_its_tail(tiny_checkpoint):
                      stdin=seed_text)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(seed_text) and len(result.stdout) > len(seed_text)
+
+
+def test_tables_to_a_pipe_keep_whole_values_and_json_is_there(tiny_checkpoint):
+    import json
+
+    listing = charbot("corpus", "list")
+    assert listing.returncode == 0
+    header, row = listing.stdout.splitlines()[:2]
+    assert header.split("\t")[:4] == ["name", "characters", "distinct", "sha256"]
+    assert len(row.split("\t")[3]) == 64  # the sha256 in one piece
+    corpora = json.loads(charbot("corpus", "list", "--json").stdout)
+    assert corpora[0]["name"] == "shakespeare" and len(corpora[0]["sha256"]) == 64
+    info = charbot("info", str(tiny_checkpoint))
+    assert f"checkpoint: {tiny_checkpoint}" in info.stdout.splitlines()
+    described = json.loads(charbot("info", str(tiny_checkpoint), "--json").stdout)
+    assert described["model"]["rnn_units"] == 48 and described["parameters"] > 0
