@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -101,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     trainer = sub.add_parser("train", help="train a model on a corpus",
                              description="Train a character LSTM; keeps OUT/best and a resumable OUT/latest.")
-    trainer.add_argument("--corpus", default=train.corpus, help="'shakespeare' or a path to a UTF-8 text file")
+    trainer.add_argument("--corpus", nargs="+", default=[train.corpus],
+                         help="'shakespeare', a UTF-8 text file, a folder (its .txt files), a pattern such as "
+                              "'texts/*.txt', or several of these; validation is the last 10%% of them all")
     trainer.add_argument("--out", type=Path, default=None, help="run folder (default runs/<corpus name>)")
     trainer.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     trainer.add_argument("--epochs", type=_positive_int, default=train.epochs)
@@ -196,6 +199,7 @@ def run_train(args) -> int:
     from charbot.progress import RichReporter
     from charbot.training import train
 
+    args.corpus = os.pathsep.join(args.corpus)  # one string, as TrainConfig.corpus keeps it
     corpus = load_corpus(args.corpus)
     placement = place(args.strategy, args.cpu_devices)  # before any TensorFlow op: multi-worker needs it
     out = args.out or Path("runs") / Path(corpus.name).stem

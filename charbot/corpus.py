@@ -17,8 +17,10 @@ Markdown -> plain text (the classic `SPEAKER:\\nspeech\\n\\n` layout):
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from importlib import metadata, resources
@@ -45,6 +47,7 @@ class Corpus:
     sha256: str
     source: str
     licence: str
+    files: tuple = ()  # for a corpus of several files: ({"name", "bytes", "sha256"}, ...) in reading order
 
 
 def sha256_text(text: str) -> str:
@@ -161,10 +164,51 @@ def read_text_file(path: Path) -> str:
         ) from None
 
 
+def corpus_files(spec: str) -> list[Path] | None:
+    """The files of a corpus given as a folder, a glob, or several of these joined by os.pathsep.
+
+    None when `spec` is a single plain path (read as one file, as before). A folder means its `*.txt`
+    files, recursively; files are read in sorted order of their paths.
+    """
+    parts = spec.split(os.pathsep)
+    if len(parts) == 1 and not Path(spec).expanduser().is_dir() and not any(c in spec for c in "*?["):
+        return None
+    files: list[Path] = []
+    for part in parts:
+        path = Path(part).expanduser()
+        if any(c in part for c in "*?["):
+            found = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+            what = f"the pattern {part!r} matches no file"
+        elif path.is_dir():
+            found = sorted(p for p in path.rglob("*.txt") if p.is_file())
+            what = f"the folder {path} holds no .txt file"
+        else:
+            found, what = [path], ""
+        if not found:
+            raise CharbotError(f"corpus: {what}; give files, a folder of .txt files, or a pattern such as 'texts/*.txt'")
+        files += found
+    return files
+
+
+def _several(spec: str, files: list[Path]) -> Corpus:
+    """One corpus from several files, each ending in a newline, in order; each file recorded."""
+    texts, records = [], []
+    for path in files:
+        text = read_text_file(path).replace("\r\n", "\n")
+        texts.append(text if text.endswith("\n") else text + "\n")
+        records.append({"name": str(path), "bytes": path.stat().st_size, "sha256": sha256_text(text)})
+    text = "".join(texts)
+    first = Path(spec.split(os.pathsep)[0]).expanduser()
+    name = first.name if len(spec.split(os.pathsep)) == 1 and first.is_dir() else f"{len(files)}-files"
+    return Corpus(name, text, sha256_text(text), spec, "unknown (user's files)", tuple(records))
+
+
 def load_corpus(name_or_path: str) -> Corpus:
-    """A catalogue name (`shakespeare`) or a path to a UTF-8 text file."""
+    """A catalogue name (`shakespeare`), a UTF-8 text file, or several (see `corpus_files`)."""
     if name_or_path == SHAKESPEARE:
         corpus = load_shakespeare()
+    elif (files := corpus_files(name_or_path)) is not None:
+        corpus = _several(name_or_path, files)
     else:
         path = Path(name_or_path).expanduser()
         if not path.exists() and "/" not in name_or_path and not path.suffix:

@@ -307,6 +307,8 @@ class _Run:
             self.result.history = resumed.metrics.get("epochs", [])
         self.corpus_info = {"name": corpus.name, "sha256": corpus.sha256, "source": corpus.source,
                             "licence": corpus.licence, "characters": len(corpus.text)}
+        if corpus.files:
+            self.corpus_info["files"] = list(corpus.files)
         placement = self.trainer.placement
         self.info = {"parameters": self.trainer.model.count_params(), "machine": machine(),
                      "train_chars": int(train_ids.size), "val_chars": int(val_ids.size),

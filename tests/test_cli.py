@@ -215,3 +215,17 @@ def test_tables_to_a_pipe_keep_whole_values_and_json_is_there(tiny_checkpoint):
     assert f"checkpoint: {tiny_checkpoint}" in info.stdout.splitlines()
     described = json.loads(charbot("info", str(tiny_checkpoint), "--json").stdout)
     assert described["model"]["rnn_units"] == 48 and described["parameters"] > 0
+
+
+def test_train_on_a_folder_records_each_file(tmp_path):
+    from conftest import play_text
+
+    folder = tmp_path / "plays"
+    folder.mkdir()
+    (folder / "one.txt").write_text(play_text(15))
+    (folder / "two.txt").write_text(play_text(15).replace("WREN", "ROOK"))
+    done = charbot("train", "--corpus", str(folder / "one.txt"), str(folder / "two.txt"), "--out", str(tmp_path / "run"),
+                   "--epochs", "1", "--batch-size", "4", "--seq-len", "16", "--rnn-units", "16", "--num-layers", "1")
+    assert done.returncode == 0, done.stderr
+    info = charbot("info", str(tmp_path / "run")).stdout
+    assert f"{folder / 'one.txt'} (" in info and f"{folder / 'two.txt'} (" in info and "2-files" in info

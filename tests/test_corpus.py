@@ -117,3 +117,37 @@ def test_layout_continues_each_stream_from_window_to_window():
 def test_layout_refuses_a_split_too_small_and_names_the_settings():
     with pytest.raises(CharbotError, match="--batch-size 64 x --seq-len 128.*lower --batch-size or --seq-len"):
         lay_out(np.arange(5000), batch_size=64, seq_len=128)
+
+
+def test_a_corpus_of_several_files_folder_glob_and_list(tmp_path):
+    import os
+
+    from charbot.corpus import load_corpus, sha256_text, split
+
+    folder = tmp_path / "texts"
+    (folder / "b").mkdir(parents=True)
+    (folder / "a.txt").write_text("A" * 60 + "\n")
+    (folder / "b" / "c.txt").write_text("C" * 60)  # no final newline: one is added
+    (folder / "notes.md").write_text("not a .txt file\n")
+    by_folder = load_corpus(str(folder))
+    assert by_folder.text == "A" * 60 + "\n" + "C" * 60 + "\n"
+    assert by_folder.name == "texts" and [f["name"] for f in by_folder.files] == [
+        str(folder / "a.txt"), str(folder / "b" / "c.txt")]
+    assert by_folder.files[1]["sha256"] == sha256_text("C" * 60) and by_folder.files[0]["bytes"] == 61
+    by_glob = load_corpus(str(folder / "**" / "*.txt"))
+    by_list = load_corpus(os.pathsep.join([str(folder / "a.txt"), str(folder / "b" / "c.txt")]))
+    assert by_glob.text == by_list.text == by_folder.text and by_list.name == "2-files"
+    # The validation split is the tail of the files read in order: here, the end of the last file.
+    _, val = split(by_folder.text, 0.1)
+    assert val == by_folder.text[-len(val):] and set(val) <= {"C", "\n"}
+
+
+def test_a_bad_file_among_several_is_named_with_its_offset(tmp_path):
+    from charbot.corpus import load_corpus
+
+    (tmp_path / "good.txt").write_text("fine text\n" * 20)
+    (tmp_path / "bad.txt").write_bytes(b"caf\xe9 au lait\n" * 20)
+    with pytest.raises(CharbotError, match=r"corpus file .*bad.txt is not valid UTF-8 \(bad byte at offset 3\)"):
+        load_corpus(str(tmp_path))
+    with pytest.raises(CharbotError, match="the pattern .* matches no file"):
+        load_corpus(str(tmp_path / "*.nothing"))
