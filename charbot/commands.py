@@ -39,6 +39,29 @@ def _setting_command(setting: Setting) -> Command:
     return Command(setting.command, setting.argument, f"show or set the {setting.description}", handle)
 
 
+def _party(chat, arg, field, what):
+    """/as and /to: show, set (a speaker's name, as the corpus writes it) or turn off."""
+    session = chat.session
+    if arg.lower() == "off":
+        setattr(session, field, None)
+    elif arg:
+        if ":" in arg or "\n" in arg:
+            raise CharbotError(f"/{'as' if field == 'speaker' else 'to'} takes a speaker's name without ':', "
+                               f"e.g. ROMEO, or 'off'")
+        setattr(session, field, arg)
+    value = getattr(session, field)
+    chat.renderer.note(f"{what} {value}" if value else f"{what} off" + (
+        ": plain seed mode" if field == "speaker" else ": the model picks who answers"))
+
+
+def _as(chat, arg):
+    _party(chat, arg, "speaker", "you speak as")
+
+
+def _to(chat, arg):
+    _party(chat, arg, "addressee", "the model answers as")
+
+
 def _reset(chat, arg):
     chat.session.reset()
     chat.renderer.note("memory cleared")
@@ -110,6 +133,8 @@ def _quit(chat, arg):
 
 COMMANDS = [
     *(_setting_command(setting) for setting in SETTINGS),
+    Command("as", "[NAME|off]", "dialogue: each line you type is a speech of NAME", _as),
+    Command("to", "[NAME|off]", "dialogue: the model answers as NAME", _to),
     Command("reset", "", "clear the model's memory", _reset),
     Command("undo", "", "drop the last turn and its memory", _undo),
     Command("regen", "", "sample the last reply again with a new seed", _regen),

@@ -127,7 +127,7 @@ class Chat:
             command.handler(self, arg)
             return
         session = self.session
-        turn = session.reply(line, self.renderer)
+        turn = session.say(line, self.renderer)
         if self.console.is_terminal:
             ended = {"stop": "", "length": " · length limit", "interrupted": " · stopped"}[turn.stopped_by]
             self.renderer.note(f"seed {turn.seed} · {len(turn.reply)} chars · {session.last_speed:,.0f} chars/s{ended}")
@@ -140,6 +140,8 @@ class Chat:
         session = self.session  # ready: the session is made now, so the toolbar shows its settings
         parts = [f"<b>{escape(session.model_name)}</b>", *map(escape, show_settings(session.settings)),
                  f"memory {session.memory_chars:,}"]
+        if session.speaker:
+            parts.insert(1, f"{escape(session.speaker)} → {escape(session.addressee or 'anyone')}")
         if session.last_speed:
             parts.append(f"{session.last_speed:,.0f} ch/s")
         if session.heat:

@@ -36,6 +36,8 @@ class Session:
     turns: list[Turn] = field(default_factory=list)
     last_speed: float = 0.0  # characters per second of the last reply
     state: object = None
+    speaker: str | None = None  # dialogue mode (/as): each line the user types is a speech of this speaker
+    addressee: str | None = None  # /to: the model answers as this speaker (else as whoever it chooses)
 
     def __post_init__(self):
         if self.state is None:
@@ -50,7 +52,14 @@ class Session:
 
         return self.settings.seed if self.settings.seed is not None else new_seed()
 
-    def reply(self, seed_text: str, renderer, seed: int | None = None) -> Turn:
+    def say(self, line: str, renderer, seed: int | None = None) -> Turn:
+        """A line the user typed: a plain seed, or in dialogue mode a speech in the corpus layout."""
+        if self.speaker is None or not line:
+            return self.reply(line, renderer, seed)
+        fed = f"{self.speaker}:\n{line}\n\n" + (f"{self.addressee}:\n" if self.addressee else "")
+        return self.reply(fed, renderer, seed, stop=("\n\n",))  # the reply is one speech
+
+    def reply(self, seed_text: str, renderer, seed: int | None = None, stop: tuple | None = None) -> Turn:
         """Feed `seed_text`, stream a reply to `renderer`, remember the turn. Ctrl-C ends it early."""
         from charbot.engine import PRIME_TAIL
 
@@ -64,7 +73,7 @@ class Session:
             from charbot.vocab import describe_chars
 
             renderer.warn(f"skipped characters the model does not know: {describe_chars(skipped)}")
-        return self._stream(seed_text, before, after_seed, renderer, seed)
+        return self._stream(seed_text, before, after_seed, renderer, seed, stop)
 
     def regenerate(self, renderer) -> Turn:
         """Sample the last reply again, from the same starting state, with a fresh seed."""
@@ -86,10 +95,11 @@ class Session:
         self.state = self.engine.fresh_state()
         self.turns.clear()
 
-    def _stream(self, seed_text, before, after_seed, renderer, seed) -> Turn:
+    def _stream(self, seed_text, before, after_seed, renderer, seed, stop=None) -> Turn:
         seed = self.next_seed() if seed is None else seed
         renderer.seed(seed_text)
-        stream = self.engine.stream(after_seed, self.settings, seed)
+        settings = self.settings if stop is None else self.settings.replace(stop=stop)
+        stream = self.engine.stream(after_seed, settings, seed)
         shown = ""
         started = time.perf_counter()
         try:

@@ -137,7 +137,7 @@ def test_completion_lists_commands_with_descriptions():
     from prompt_toolkit.document import Document
 
     completions = list(CommandCompleter().get_completions(Document("/t"), None))
-    assert [c.text for c in completions] == ["/temp", "/topk", "/topp"]
+    assert [c.text for c in completions] == ["/temp", "/topk", "/topp", "/to"]
     assert completions[0].display_meta_text == "show or set the temperature (0 = greedy)"
 
 
@@ -210,3 +210,34 @@ def test_a_long_paste_is_echoed_as_its_ends_on_a_terminal_and_whole_in_a_script(
     chat.handle(paste + "c" * PRIME_TAIL)
     assert paste in output.getvalue()
     assert f"reading the last {PRIME_TAIL:,} of {6000 + PRIME_TAIL:,} characters" in output.getvalue()
+
+
+def test_dialogue_mode_feeds_speeches_in_the_corpus_layout():
+    engine = FakeEngine(reply_pattern="Aye, and more.\n\nOTHER:\nnever shown")
+    chat, output = make_chat(engine)
+    drive(chat, "/as WREN\r/to ASHER\rWhere is the boat\r/to off\rAnd the nets\r/as off\rplain\r")
+    turns = chat.session.turns
+    assert [t.seed_text for t in turns] == ["WREN:\nWhere is the boat\n\nASHER:\n", "WREN:\nAnd the nets\n\n", "plain"]
+    assert turns[0].reply == "Aye, and more.\n\n"  # the reply ends with its speech
+    assert engine.streams[0].settings.stop == ("\n\n",) and engine.streams[2].settings.stop == SampleConfig().stop
+    assert chat.session.transcript().startswith("WREN:\nWhere is the boat\n\nASHER:\nAye, and more.\n\n")
+    assert "you speak as WREN" in output.getvalue() and "the model answers as ASHER" in output.getvalue()
+
+
+def test_dialogue_toolbar_and_bad_names():
+    chat, output = make_chat()
+    drive(chat, "/as WREN\r/to ASH:ER\r")
+    assert "WREN → anyone" in chat.toolbar().value
+    assert "/to takes a speaker's name without ':'" in output.getvalue()
+
+
+def test_dialogue_with_a_tiny_real_model(tiny_checkpoint):
+    from charbot.engine import load_engine
+    from charbot.render import Renderer
+    from charbot.session import Session
+
+    engine, _ = load_engine(tiny_checkpoint)
+    session = Session(engine, "tiny", settings=SampleConfig(max_chars=300), speaker="WREN", addressee="ASHER")
+    turn = session.say("What news from shore?", Renderer(Console(file=io.StringIO())), seed=3)
+    assert turn.seed_text == "WREN:\nWhat news from shore?\n\nASHER:\n"
+    assert turn.stopped_by == "stop" and turn.reply.endswith("\n\n") and "\n\n" not in turn.reply[:-2]
