@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="the interactive chat (the default command)",
                           description="Each line you type is a seed; the model continues it. /help lists commands.")
     _add_sampling(chat)
+    chat.add_argument("--session", metavar="NAME", default=None,
+                      help="resume session NAME if it exists, and save it after every turn")
     chat.set_defaults(run=_run_chat)
 
     generate = sub.add_parser("generate", help="continue a seed string and print the result",

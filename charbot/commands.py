@@ -107,17 +107,46 @@ def _model(chat, arg):
     chat.renderer.note(f"switched to {chat.checkpoint.path}; memory cleared")
 
 
-def _save(chat, arg):
+def _export(chat, arg):
     if not arg:
-        raise CharbotError("/save needs a file name, e.g. /save scene.txt")
+        raise CharbotError("/export needs a file name, e.g. /export scene.txt (or scene.md for Markdown)")
     from charbot.resources import write_atomically
 
     path = Path(arg).expanduser()
+    text = chat.session.transcript()
+    if path.suffix.lower() in (".md", ".markdown"):
+        text = f"# charbot session with {chat.session.model_name}\n\n```text\n{text}```\n"
     try:
-        write_atomically(path, chat.session.transcript().encode("utf-8"))
+        write_atomically(path, text.encode("utf-8"))
     except OSError as error:
         raise CharbotError(f"cannot write {path}: {error.strerror}") from None
-    chat.renderer.note(f"saved {len(chat.session.turns)} turns to {path}")
+    chat.renderer.note(f"wrote {len(chat.session.turns)} turns to {path}")
+
+
+def _save(chat, arg):
+    from charbot import sessions
+
+    if not arg:
+        raise CharbotError("/save needs a session name, e.g. /save verona (or a path)")
+    path = sessions.save(chat.session, chat.checkpoint, arg)
+    chat.session_name = arg
+    chat.renderer.note(f"saved session {arg} ({path}); it is saved after every turn from now on")
+
+
+def _load(chat, arg):
+    if not arg:
+        raise CharbotError("/load needs a session name; /sessions lists them")
+    chat.load_session(arg)
+
+
+def _sessions(chat, arg):
+    from charbot import sessions
+
+    rows = sessions.listing()
+    if not rows:
+        chat.renderer.note(f"no saved sessions in {sessions.folder()}; /save NAME saves this one")
+        return
+    chat.renderer.note("\n".join(f"  {r['name']:<20} {r['turns']:>4} turns  {r['saved']}  {r['model']}" for r in rows))
 
 
 def _help(chat, arg):
@@ -142,7 +171,10 @@ COMMANDS = [
     Command("heat", "on|off", "colour each character by the model's confidence", _heat),
     Command("info", "", "the model, its corpus and validation loss", _info),
     Command("model", "NAME|PATH", "switch to another checkpoint", _model),
-    Command("save", "FILE", "write the transcript to FILE", _save),
+    Command("save", "NAME", "save this session as NAME and keep saving it", _save),
+    Command("load", "NAME", "switch to the saved session NAME", _load),
+    Command("sessions", "", "list the saved sessions", _sessions),
+    Command("export", "FILE", "write the transcript to FILE (.md for Markdown)", _export),
     Command("help", "", "list the commands", _help),
     Command("quit", "", "leave charbot", _quit),
 ]

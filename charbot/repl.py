@@ -21,7 +21,7 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 from rich.console import Console
 
-from charbot import commands
+from charbot import commands, sessions
 from charbot.config import SampleConfig
 from charbot.errors import CharbotError
 from charbot.render import Renderer
@@ -95,13 +95,14 @@ class ModelLoader:
 class Chat:
     """Everything a chat turn touches: the loader, the session, the renderer."""
 
-    def __init__(self, console: Console, loader, settings: SampleConfig):
+    def __init__(self, console: Console, loader, settings: SampleConfig, session_name: str | None = None):
         self.console = console
         self.renderer = Renderer(console)
         self.loader = loader
         self.settings = settings
         self._session: Session | None = None
         self.checkpoint = None
+        self.session_name = session_name  # saved after every line when set (--session, /save, /load)
 
     @property
     def session(self) -> Session:
@@ -110,7 +111,23 @@ class Chat:
                 self.renderer.note("loading the model…")
             engine, self.checkpoint = self.loader.wait()
             self._session = Session(engine, model_name(self.checkpoint), settings=self.settings)
+            if self.session_name and sessions.path_for(self.session_name).is_file():
+                self.load_session(self.session_name)
         return self._session
+
+    def load_session(self, name: str) -> None:
+        """Switch to the saved session `name` (it is then saved after every line)."""
+        document, arrays = sessions.read(name)
+        engine, checkpoint = self.session.engine, self.checkpoint
+        make = lambda settings: Session(engine, model_name(checkpoint), settings=settings)  # noqa: E731
+        self._session, note = sessions.restore(document, arrays, engine, checkpoint, make)
+        self.renderer.heat = self._session.heat
+        self.session_name = name
+        self.renderer.note(f"session {name}: {len(self._session.turns)} turns" + (f"; {note}" if note else ""))
+
+    def autosave(self) -> None:
+        if self.session_name and self._session is not None:
+            sessions.save(self._session, self.checkpoint, self.session_name)
 
     def switch_model(self, path: Path) -> None:
         from charbot.engine import load_engine
@@ -236,6 +253,10 @@ def turn(chat: Chat, line: str) -> bool:
         chat.renderer.error(str(error))
     except KeyboardInterrupt:
         chat.renderer.note("stopped")
+    try:
+        chat.autosave()
+    except CharbotError as error:
+        chat.renderer.error(str(error))
     return True
 
 
@@ -253,16 +274,16 @@ def run_chat(args) -> int:
     loader = ModelLoader(resolve(args.checkpoint)).start()  # a typo is an error now, not after loading
     settings = settings_from_args(args)
     try:
-        return _run(loader, settings)
+        return _run(loader, settings, args.session)
     finally:
         loader.close()
 
 
-def _run(loader: ModelLoader, settings: SampleConfig) -> int:
+def _run(loader: ModelLoader, settings: SampleConfig, session_name: str | None) -> int:
     if not sys.stdin.isatty():
-        return run_script(Chat(Console(), loader, settings), sys.stdin)
+        return run_script(Chat(Console(), loader, settings, session_name), sys.stdin)
     console = Console()
-    chat = Chat(console, loader, settings)
+    chat = Chat(console, loader, settings, session_name)
     console.print("[bold]charbot[/] · type a line and the model continues it · [dim]/help for commands, "
                   "Ctrl-D to quit[/]", highlight=False)
     prompt_session = PromptSession(

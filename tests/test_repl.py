@@ -106,18 +106,18 @@ def test_probs_heat_and_help(tmp_path):
 def test_save_writes_the_transcript_atomically(tmp_path):
     chat, _ = make_chat()
     target = tmp_path / "scene.txt"
-    run_script(chat, ["WREN:", f"/save {target}"])
+    run_script(chat, ["WREN:", f"/export {target}"])
     assert target.read_text() == "WREN:" + chat.session.turns[0].reply
     assert [p.name for p in tmp_path.iterdir()] == ["scene.txt"]
 
 
 def test_save_to_an_unwritable_place_is_one_line(tmp_path):
     chat, output = make_chat()
-    run_script(chat, [f"/save {tmp_path}/missing/dir/x.txt"])
-    assert "cannot write" in output.getvalue() or "saved" in output.getvalue()
+    run_script(chat, [f"/export {tmp_path}/missing/dir/x.txt"])
+    assert "cannot write" in output.getvalue() or "wrote" in output.getvalue()
     blocked = tmp_path / "file"
     blocked.write_text("")
-    run_script(chat, [f"/save {blocked}/x.txt"])
+    run_script(chat, [f"/export {blocked}/x.txt"])
     assert output.getvalue().strip().splitlines()[-1].startswith("cannot write")
 
 
