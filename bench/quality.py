@@ -51,9 +51,9 @@ def main() -> int:
         print(f"skipped: {CORPUS} is absent (the benchmark needs the shared tiny-shakespeare file)")
         return 0
 
-    from charbot.config import ModelConfig, TrainConfig
+    from charbot.config import LN2, ModelConfig, TrainConfig
     from charbot.corpus import load_corpus, split
-    from charbot.training import LN2, train
+    from charbot.training import train
     from charbot.vocab import Vocabulary
 
     import numpy as np

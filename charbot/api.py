@@ -138,8 +138,8 @@ class Conversation:
         return self._session.transcript()
 
 
-_DEFAULTS = {"temperature": 0.6, "max_chars": 500, "top_k": 0, "top_p": 1.0, "min_p": 0.0, "stop": None,
-             "random_seed": None}
+_DEFAULTS = {**{name: getattr(SampleConfig(), name) for name in ("temperature", "max_chars", "top_k", "top_p",
+                                                                  "min_p")}, "stop": None, "random_seed": None}
 
 
 def load(checkpoint: str | Path | None = None) -> Model:

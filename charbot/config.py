@@ -8,6 +8,7 @@ This module holds plain data only; it imports nothing heavy.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 
@@ -66,5 +67,6 @@ class SampleConfig:
         return dataclasses.replace(self, **changes)
 
 
+LN2 = math.log(2.0)  # nats in a bit: bits/char = nats/char / LN2
 MAX_CHARS_LIMIT = 100_000  # a longer reply is almost surely a typo for something smaller
 

@@ -31,8 +31,12 @@ def plain(data: checkpoint.CheckpointData) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _parameters(data) -> int:
+    return sum(int(math.prod(w.shape)) for w in data.weights.values())
+
+
 def as_json(data: checkpoint.CheckpointData) -> dict:
-    parameters = sum(int(math.prod(w.shape)) for w in data.weights.values())
+    parameters = _parameters(data)
     return {"path": str(data.path), "model": data.model_config.to_dict(), "training": data.train_config.to_dict(),
             "corpus": data.config.get("corpus", {}), "parameters": parameters,
             "weights": {name: list(w.shape) for name, w in data.weights.items()},
@@ -44,7 +48,7 @@ def rows(data: checkpoint.CheckpointData) -> list[tuple[str, str]]:
     """(what, value) pairs describing a checkpoint; one home for what `info` and `/info` say."""
     model, train, corpus = data.model_config, data.train_config, data.config.get("corpus", {})
     metrics = data.metrics
-    parameters = sum(int(math.prod(w.shape)) for w in data.weights.values())
+    parameters = _parameters(data)
     dtypes = sorted({str(w.dtype) for w in data.weights.values()})
     out = [("model", f"Embedding({model.vocab_size}, {model.embedding_dim}) -> "
                      f"{model.num_layers} x LSTM({model.rnn_units}) -> Dense({model.vocab_size})"),

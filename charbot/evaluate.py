@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-LN2 = math.log(2.0)
+from charbot.config import LN2
+
 WINDOW = 256  # characters per compiled call along each stream
 STREAMS = 64  # parallel streams at most
 

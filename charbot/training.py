@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from charbot import checkpoint
-from charbot.config import ModelConfig, TrainConfig
+from charbot.config import LN2, ModelConfig, TrainConfig
 from charbot.corpus import Corpus, StreamLayout, lay_out, split
 from charbot.distribute import Placement, from_replicas, place, to_replicas
 from charbot.errors import CharbotError
@@ -32,7 +32,6 @@ from charbot.runlock import RunLock
 from charbot.tensorboard import RunLog
 from charbot.vocab import Vocabulary
 
-LN2 = math.log(2.0)
 
 
 @dataclass
@@ -336,8 +335,8 @@ class _Run:
             resume=self.position.to_json() if with_position else None, resume_arrays=arrays,
         )
 
-    def train_epoch(self, stop: "_StopFlag", max_windows: int | None) -> int:
-        """Train windows until the epoch ends or something asks to stop. Returns characters trained."""
+    def train_epoch(self, stop: "_StopFlag", max_windows: int | None) -> float:
+        """Train windows until the epoch ends or something asks to stop. Returns characters per second."""
         position, config, trainer = self.position, self.train_config, self.trainer
         epoch_start, chars, windows_run = time.perf_counter(), 0, 0
         while position.window < self.windows:
@@ -356,9 +355,9 @@ class _Run:
                 self.log.window(position.epoch * self.windows + position.window, loss)
             if stop.requested or self.over_budget(seconds) or (max_windows and windows_run >= max_windows):
                 break
-        position.elapsed += time.perf_counter() - epoch_start
-        self.epoch_seconds = time.perf_counter() - epoch_start
-        return chars
+        seconds = time.perf_counter() - epoch_start
+        position.elapsed += seconds
+        return chars / max(1e-9, seconds)
 
     def over_budget(self, running: float = 0.0) -> bool:
         """Whether --budget seconds or --max-steps windows are used up (`running`: seconds not yet counted)."""
@@ -367,25 +366,25 @@ class _Run:
         return ((bool(config.budget_seconds) and position.elapsed + running >= config.budget_seconds)
                 or (bool(config.max_steps) and steps >= config.max_steps))
 
-    def end_epoch(self, chars: int) -> None:
+    def end_epoch(self, chars_per_second: float) -> None:
         """Validate, record the epoch, keep the best, and decide whether the run stops here."""
         position, result = self.position, self.result
         val_loss = self.trainer.evaluate(self.val_layout)
         uniform = math.log(len(self.vocab))
-        train_loss = float(np.mean(position.epoch_losses)) if position.epoch_losses else math.inf
+        train_loss = float(np.mean(position.epoch_losses)) if position.epoch_losses else None
         # Diverged: worse than a uniform guess on the held-out text and on the text it trained on (a
         # held-out text unlike the training text may be worse than uniform on its own). Checked before
         # anything is saved, so best/ and latest/ stay as they were.
-        if not math.isfinite(val_loss) or (val_loss >= uniform and train_loss >= uniform):
+        if not math.isfinite(val_loss) or (val_loss >= uniform and (train_loss is None or train_loss >= uniform)):
             raise CharbotError(
                 f"training diverged at epoch {position.epoch + 1}: validation loss {val_loss:.4g} nats/char is no "
                 f"better than a uniform guess over {len(self.vocab)} characters ({uniform:.4g}); "
                 f"lower --learning-rate (now {self.train_config.learning_rate:g})"
             )
         record = {"epoch": position.epoch + 1,
-                  "train_loss": float(np.mean(position.epoch_losses)) if position.epoch_losses else None,
+                  "train_loss": train_loss,
                   "val_loss": val_loss, "val_bpc": val_loss / LN2, "seconds": position.elapsed,
-                  "chars_per_second": chars / max(1e-9, self.epoch_seconds),
+                  "chars_per_second": chars_per_second,
                   "learning_rate": self.trainer.learning_rate(), "windows": position.window}
         if self.sample is not None and self.trainer.placement.is_chief:
             record["sample"] = self.sample(self.trainer.model, self.vocab)
@@ -452,11 +451,11 @@ def _train(corpus, model_config, train_config, out: Path, resume, reporter, max_
     with _StopFlag() as stop:
         while position.epoch < run.train_config.epochs and result.stopped == "finished":
             run.report("epoch_start", epoch=position.epoch + 1, window=position.window)
-            chars = run.train_epoch(stop, max_windows)
+            speed = run.train_epoch(stop, max_windows)
             if position.window < run.windows and not run.over_budget():
                 run.interrupt()
                 break
-            run.end_epoch(chars)  # an epoch ended, or the budget ran out
+            run.end_epoch(speed)  # an epoch ended, or the budget ran out
             if stop.requested and result.stopped == "finished":
                 run.interrupt()
     result.best_val_loss, result.best_epoch = position.best_val_loss, position.best_epoch

@@ -50,12 +50,12 @@ def enable() -> Path | None:
         return None  # off, or the user chose a cache of their own
     try:
         path.mkdir(parents=True, exist_ok=True)
-        drop_unverified(path)
+        kept, _ = _verify(path)
     except OSError:
         return None  # an unwritable cache folder: compile every time, as without a cache
     if ours not in flags:
         os.environ["TF_XLA_FLAGS"] = f"{flags} {ours}".strip()
-    atexit.register(record, path)
+    atexit.register(record, path, kept)
     return path
 
 
@@ -65,24 +65,39 @@ def _digest(path: Path) -> str:
 
 def drop_unverified(path: Path) -> list[str]:
     """Delete every cache entry the manifest does not vouch for; returns their names."""
+    return _verify(path)[1]
+
+
+def _verify(path: Path) -> tuple[dict, list[str]]:
+    """({name: sha256} of the entries kept, names of the entries deleted)."""
     try:
         known = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
         if not isinstance(known, dict):
             raise ValueError
     except (OSError, ValueError):
         known = {}
-    dropped = []
+    kept, dropped = {}, []
     for entry in path.glob("*.pb"):
-        if known.get(entry.name) != _digest(entry):
+        digest = _digest(entry)
+        if known.get(entry.name) == digest:
+            kept[entry.name] = digest
+        else:
             entry.unlink(missing_ok=True)
             dropped.append(entry.name)
-    return dropped
+    return kept, dropped
 
 
-def record(path: Path) -> None:
-    """Write the manifest of the entries now in the cache (at exit, after TensorFlow wrote them)."""
+def record(path: Path, known: dict | None = None) -> None:
+    """Write the manifest of the entries now in the cache (at exit, after TensorFlow wrote them).
+
+    `known`: digests already checked at start, not read again; nothing is written if no entry is new.
+    """
+    known = known or {}
     try:
-        digests = {entry.name: _digest(entry) for entry in sorted(path.glob("*.pb"))}
+        names = sorted(entry.name for entry in path.glob("*.pb"))
+        if known and set(names) == set(known):
+            return
+        digests = {name: known.get(name) or _digest(path / name) for name in names}
         write_atomically(path / MANIFEST, json.dumps(digests, indent=1).encode("utf-8"))
     except OSError:
         pass  # a read-only or vanished cache only costs the next start a compile

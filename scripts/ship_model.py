@@ -25,9 +25,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from charbot import checkpoint
+    from charbot.config import LN2
     from charbot.corpus import load_corpus, split
     from charbot.resources import shipped_dir
-    from charbot.training import LN2, Trainer, validation_layout
+    from charbot.training import Trainer, validation_layout
 
     data = checkpoint.load(args.source)
     corpus = load_corpus(data.train_config.corpus)
