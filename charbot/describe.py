@@ -60,18 +60,29 @@ def rows(data: checkpoint.CheckpointData) -> list[tuple[str, str]]:
     out += [("", f"{f['name']} ({f['bytes']:,} bytes, sha256 {f['sha256']})") for f in corpus.get("files", [])]
     out.append(("corpus source", f"{corpus.get('source', '?')}; licence: {corpus.get('licence', '?')}"))
     out.append(("training", f"batch {train.batch_size} x {train.seq_len}, lr {train.learning_rate}, "
-                            f"dropout {model.dropout}, {len(metrics.get('epochs', []))} epochs, "
-                            f"{metrics.get('wall_seconds', 0):,.0f} s, stopped: {metrics.get('stopped', '?')}"))
+                            f"dropout {model.dropout}, {len(metrics.get('epochs', []))} of {train.epochs} epochs, "
+                            f"{metrics.get('wall_seconds', 0):,.0f} s of training, {_stop_story(metrics)}"))
     if metrics.get("precision"):
         out.append(("precision", f"{metrics['precision']} ({metrics.get('precision_reason', '')}); "
                                  f"{metrics.get('placement', 'one device')}"))
     out.append(("validation loss", _validation(data)))
     machine = metrics.get("machine")
     if machine:
-        out.append(("trained on", f"{machine.get('processor')} x{machine.get('cpu_count')}, "
+        out.append(("trained on", f"{machine.get('cpu') or machine.get('processor')} x{machine.get('cpu_count')}, "
                                   f"TensorFlow {machine.get('tensorflow')}, GPUs: {machine.get('gpus') or 'none'}"))
     out.append(("charbot", str(data.config.get("charbot_version", "?"))))
     return out
+
+
+def _stop_story(metrics: dict) -> str:
+    """'stopped: finished', with every interruption the run was resumed from and the shipper's note."""
+    story = f"stopped: {metrics.get('stopped', '?')}"
+    stops = metrics.get("interruptions") or []
+    if stops:
+        where = ", ".join(f"epoch {stop['epoch']} window {stop['window']}" for stop in stops)
+        story += f" (interrupted at {where}; resumed with --resume)"
+    note = (metrics.get("shipped") or {}).get("note")
+    return f"{story}; {note}" if note else story
 
 
 def _validation(data) -> str:

@@ -213,10 +213,23 @@ def machine() -> dict:
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "tensorflow": tf.__version__,
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
     }
+
+
+def _cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo (Linux), else the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 class _StopFlag:
@@ -255,6 +268,7 @@ class Position:
     epoch_losses: list[float] = field(default_factory=list)  # this epoch's window losses so far
     best_val_loss: float = math.inf
     best_epoch: int = 0
+    stops: list[dict] = field(default_factory=list)  # where the run was interrupted and later resumed
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -322,7 +336,7 @@ class _Run:
         best = {"epoch": position.best_epoch, "val_loss": position.best_val_loss,
                 "val_bpc": position.best_val_loss / LN2} if position.best_epoch else None
         return {**self.info, "epochs": result.history, "best": best, "wall_seconds": position.elapsed,
-                "stopped": result.stopped}
+                "stopped": result.stopped, "interruptions": position.stops}
 
     def save(self, name: str, with_position: bool) -> None:
         """Write `out/name` (every worker joins in gathering the state; only the chief writes)."""
@@ -409,6 +423,8 @@ class _Run:
 
     def interrupt(self) -> None:
         self.result.stopped = "interrupted"
+        position = self.position
+        position.stops.append({"epoch": position.epoch + 1, "window": position.window, "seconds": position.elapsed})
         self.save("latest", with_position=True)
         self.report("interrupted", path=self.out / "latest", epoch=self.position.epoch + 1, window=self.position.window)
 

@@ -22,6 +22,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="a checkpoint folder, e.g. runs/NAME/best")
     parser.add_argument("--name", default="shakespeare")
+    parser.add_argument("--note", default="", help="how the run went, in words (shown by `charbot info`)")
     args = parser.parse_args()
 
     from charbot import checkpoint
@@ -53,6 +54,7 @@ def main() -> int:
         "source": str(args.source), "stored_as": "float16" if use_half else "float32",
         "val_loss": half if use_half else full, "val_bpc": (half if use_half else full) / LN2,
         "val_loss_float32": full, "val_loss_float16": half, "val_chars": int(val_ids.size),
+        **({"note": args.note} if args.note else {}),
     }}
     target = shipped_dir("checkpoints") / args.name
     checkpoint.save(target, weights=data.weights, model_config=data.model_config, train_config=data.train_config,

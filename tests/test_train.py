@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from charbot import checkpoint
+from charbot import checkpoint, describe
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
@@ -47,7 +47,13 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path, play_fil
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4, abs=1e-5)
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4, abs=1e-5)
     one = checkpoint.load(tmp_path / "straight" / "latest").weights
-    two = checkpoint.load(tmp_path / "split" / "latest").weights
+    split_run = checkpoint.load(tmp_path / "split" / "latest")
+    two = split_run.weights
+    # The interruption is on the record, not hidden behind the final "finished".
+    assert [(s["epoch"], s["window"]) for s in split_run.metrics["interruptions"]] == [(1, 7)]
+    assert checkpoint.load(tmp_path / "straight" / "latest").metrics["interruptions"] == []
+    training_row = dict(describe.rows(split_run))["training"]
+    assert "stopped: finished (interrupted at epoch 1 window 7; resumed with --resume)" in training_row
     for name in one:
         np.testing.assert_allclose(one[name], two[name], rtol=1e-4, atol=1e-5)
 
