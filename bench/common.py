@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 from pathlib import Path
@@ -11,10 +10,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def machine_line() -> str:
-    import tensorflow as tf
+    """The CPU by name, its cores and native bfloat16, the GPUs, and the software; TensorFlow loaded quietly."""
+    from charbot.hardware import cpu_flags, machine
+    from charbot.precision import NATIVE_BF16_FLAGS
+    from charbot.tfload import load_tensorflow
 
-    return (f"{platform.processor() or platform.machine()} x{os.cpu_count()} cores, {platform.system()}, "
-            f"Python {platform.python_version()}, TensorFlow {tf.__version__}")
+    load_tensorflow()
+    m = machine()
+    bf16 = "native bfloat16" if set(NATIVE_BF16_FLAGS) & cpu_flags() else "no native bfloat16"
+    return (f"{m['cpu']} ({m['processor']}), {m['cpu_count']} cores, {bf16}, GPUs: {m['gpus'] or 'none'}; "
+            f"{platform.system()}, Python {platform.python_version()}, TensorFlow {m['tensorflow']}")
+
+
+def header() -> str:
+    """The two lines every benchmark starts with: the machine, and the command that ran it."""
+    return f"machine: {machine_line()}\ncommand: .venv/bin/python {' '.join(sys.argv)}"
 
 
 def model_under_test():

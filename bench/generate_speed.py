@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import machine_line, model_under_test
+from common import header, model_under_test
 
 import numpy as np  # noqa: E402
 
@@ -48,7 +48,7 @@ def main() -> None:
     reference = NumpyLSTM(model_weights(model), model.config.num_layers)
     temperature = 0.6
     n = args.chars
-    print(f"machine: {machine_line()}")
+    print(header())
     print(f"model: {description}")
 
     def naive(batch, count):

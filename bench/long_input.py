@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from common import machine_line
+from common import header
 
 SIZE = 1_000_000
 
@@ -91,7 +91,7 @@ def main() -> None:
 
     text = load_corpus("shakespeare").text[:SIZE]
     charbot = [sys.executable, "-m", "charbot"]
-    print(f"machine: {machine_line()}\ncommand: .venv/bin/python bench/long_input.py\n")
+    print(header() + "\n")
     floor = run_measured([sys.executable, "-c", "import tensorflow"])
     short = run_measured([*charbot, "generate", "ROMEO:", "--len", "100", "--seed", "1"])
     long = run_measured([*charbot, "generate", "-", "--len", "100", "--seed", "1"], text.encode())

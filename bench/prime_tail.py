@@ -9,7 +9,7 @@ measurement behind `engine.PRIME_TAIL`. Run: .venv/bin/python bench/prime_tail.p
 from __future__ import annotations
 
 import numpy as np
-from common import machine_line, model_under_test
+from common import header, model_under_test
 
 TAILS = (256, 512, 1024, 2048, 4096, 8192)
 LENGTH, TEXTS = 50_000, 4
@@ -33,7 +33,7 @@ def main() -> None:
 
     model, vocab, description = model_under_test()
     engine = Engine(model, vocab)
-    print(f"machine: {machine_line()}\nmodel: {description}\ncommand: .venv/bin/python bench/prime_tail.py")
+    print(f"{header()}\nmodel: {description}")
     ids = np.asarray(vocab.ids_from_text(load_corpus("shakespeare").text), np.int32)
     _, val = split(ids, 0.1)
     starts = np.linspace(0, len(val) - LENGTH, TEXTS).astype(int)

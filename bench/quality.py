@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine_line
+from common import header
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
 
@@ -67,7 +67,7 @@ def main() -> int:
     vocab = Vocabulary.from_text(corpus.text)
     ids = np.asarray(vocab.ids_from_text(corpus.text), np.int32)
     train_ids, val_ids = split(ids, 0.1)
-    print(f"machine: {machine_line()}")
+    print(header())
     print(f"corpus: {CORPUS.name}, {len(train_ids):,} training / {len(val_ids):,} validation characters")
 
     config = base

@@ -19,6 +19,7 @@ import tempfile
 import time
 
 import pexpect
+from common import header
 
 REPLY_START = b"\x1b[36m"  # the renderer's reply colour: the first generated character follows it
 PROMPT = "›".encode()
@@ -71,6 +72,7 @@ def main() -> None:
         runs["no XLA cache"].append(time_chat(args.checkpoint, cache))
         del os.environ["CHARBOT_XLA_CACHE"]
     tf_import = statistics.median(imports)
+    print(header())  # after the timed runs: it loads TensorFlow (and the XLA cache settings) in this process
     print(f"python -c 'import tensorflow':                    {tf_import:6.2f} s")
     for name, times in runs.items():
         prompt, first = (statistics.median(t[i] for t in times) for i in (0, 1))

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import machine_line
+from common import header
 
 import numpy as np  # noqa: E402
 
@@ -106,8 +106,7 @@ def main() -> None:
     ids = np.asarray(vocab.ids_from_text(corpus.text[:2_000_000]), np.int32)
     model_config = ModelConfig(vocab_size=len(vocab), rnn_units=args.rnn_units, num_layers=args.num_layers, dropout=0.0)
     auto, why = choose_here("auto")
-    print(f"machine: {machine_line()}")
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(header())
     print(f"model: {args.num_layers} x LSTM({args.rnn_units}), vocabulary {len(vocab)}, batch {args.batch_size} x "
           f"{args.seq_len}, {args.steps} timed steps each")
     print(f"--precision auto chose {auto}: {why}", flush=True)

@@ -8,25 +8,11 @@ way, so checkpoints do not change. This module decides only; it does not build o
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from charbot.errors import CharbotError
+from charbot.hardware import cpu_flags
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The CPU's feature flags (Linux); an empty set where they cannot be read."""
-    try:
-        text = cpuinfo.read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
 
 
 def choose(requested: str, gpus: list[tuple[int, int] | None], flags: set[str]) -> tuple[str, str]:

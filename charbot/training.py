@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import platform
 import signal
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from charbot.config import LN2, ModelConfig, TrainConfig
 from charbot.corpus import Corpus, StreamLayout, lay_out, split
 from charbot.distribute import Placement, from_replicas, place, to_replicas
 from charbot.errors import CharbotError
+from charbot.hardware import machine
 from charbot.precision import choose_here as choose_precision
 from charbot.runlock import RunLock
 from charbot.tensorboard import RunLog
@@ -203,33 +203,6 @@ def _schedule(config: TrainConfig, total_steps: int):
         initial_learning_rate=config.learning_rate / warmup, decay_steps=max(1, total_steps - warmup),
         alpha=config.min_learning_rate_ratio, warmup_target=config.learning_rate, warmup_steps=warmup,
     )
-
-
-def machine() -> dict:
-    import os
-
-    import tensorflow as tf
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "tensorflow": tf.__version__,
-        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-    }
-
-
-def _cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (Linux), else the platform's processor string."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 class _StopFlag:

@@ -26,7 +26,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from charbot import __version__
-from charbot.precision import cpu_flags
+from charbot.hardware import cpu_flags
 from charbot.resources import cache_dir, write_atomically
 
 FLAG = "--tf_xla_persistent_cache_directory"

@@ -9,7 +9,8 @@ from charbot import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
-from charbot.precision import choose, cpu_flags
+from charbot.hardware import cpu_flags, cpu_model
+from charbot.precision import choose
 from charbot.training import train
 
 
@@ -38,9 +39,12 @@ def test_an_explicit_precision_is_kept_and_a_bad_one_refused():
 
 def test_cpu_flags_from_cpuinfo(tmp_path):
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n\nprocessor\t: 1\nflags\t\t: fpu\n")
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9B14\nflags\t\t: fpu avx512f avx512_bf16\n\n"
+                    "processor\t: 1\nflags\t\t: fpu\n")
     assert cpu_flags(info) == {"fpu", "avx512f", "avx512_bf16"}
+    assert cpu_model(info) == "AMD EPYC 9B14"
     assert cpu_flags(tmp_path / "missing") == set()
+    assert cpu_model(tmp_path / "missing")  # falls back to the platform's name
 
 
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])

@@ -1,0 +1,50 @@
+"""What machine this is: the CPU's name and feature flags, and the record a training run keeps.
+
+One home for reading /proc/cpuinfo; it is not a benchmark and measures nothing. TensorFlow is
+imported only by `machine()`, which lists the GPUs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def _cpuinfo_field(names: tuple[str, ...], cpuinfo: Path) -> str | None:
+    """The first value of one of `names` in cpuinfo (Linux); None where it cannot be read."""
+    try:
+        text = cpuinfo.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in names:
+            return value.strip()
+    return None
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
+    """The CPU's feature flags (Linux); an empty set where they cannot be read."""
+    return set((_cpuinfo_field(("flags", "Features"), cpuinfo) or "").split())
+
+
+def cpu_model(cpuinfo: Path = CPUINFO) -> str:
+    """The CPU's marketing name, e.g. 'AMD EPYC 9B14'; the platform's processor string elsewhere."""
+    return _cpuinfo_field(("model name",), cpuinfo) or platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    """The hardware and software a run was trained with, as recorded in metrics.json."""
+    import tensorflow as tf
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "tensorflow": tf.__version__,
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+    }
