@@ -28,7 +28,7 @@ PEER = Path(__file__).resolve().parent.parent.parent / "shared" / "peers" / "run
 def charbot_speed(model_config, ids, args, precision: str) -> float:
     from charbot.config import TrainConfig
     from charbot.corpus import lay_out
-    from charbot.training import Trainer
+    from charbot.trainer import Trainer
 
     B, T = args.batch_size, args.seq_len
     trainer = Trainer(model_config, TrainConfig(batch_size=B, seq_len=T), total_steps=10_000, precision=precision)

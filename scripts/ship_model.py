@@ -29,7 +29,7 @@ def main() -> int:
     from charbot.config import LN2
     from charbot.corpus import load_corpus, split
     from charbot.resources import shipped_dir
-    from charbot.training import Trainer, validation_layout
+    from charbot.trainer import Trainer, validation_layout
 
     data = checkpoint.load(args.source)
     corpus = load_corpus(data.train_config.corpus)

@@ -16,7 +16,8 @@ from charbot import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
-from charbot.training import Trainer, train
+from charbot.trainer import Trainer
+from charbot.training import train
 
 HERE = Path(__file__).resolve().parent
 
