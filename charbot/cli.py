@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -83,11 +82,17 @@ def _add_sampling(parser, stop_default=None):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    model, train = ModelConfig(), TrainConfig()
     parser = _Parser(prog="charbot", description="Chat with a character-level LSTM, generate text, train your own.")
     parser.add_argument("--version", action="version", version=f"charbot {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for add in (_add_chat, _add_generate, _add_train, _add_corpus, _add_eval, _add_info):
+        add(sub)
+    parser.commands = tuple(sub.choices)  # for `charbot [chat options]`
+    return parser
 
+
+def _add_chat(sub) -> None:
+    """`charbot chat`."""
     chat = sub.add_parser("chat", help="the interactive chat (the default command)",
                           description="Each line you type is a seed; the model continues it. /help lists commands.")
     _add_sampling(chat)
@@ -95,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="resume session NAME if it exists, and save it after every turn")
     chat.set_defaults(run=_run_chat)
 
+
+def _add_generate(sub) -> None:
+    """`charbot generate`."""
     generate = sub.add_parser("generate", help="continue a seed string and print the result",
                               description="Continue SEED_TEXT and print it; streams on a terminal.")
     generate.add_argument("seed_text", metavar="SEED_TEXT", help="text to continue, e.g. 'ROMEO:'; '-' reads it from standard input")
@@ -102,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("-n", type=_positive_int, default=1, dest="samples", help="number of samples (default 1)")
     generate.set_defaults(run=_run_generate)
 
+
+def _add_train(sub) -> None:
+    """`charbot train`: every option feeds ModelConfig or TrainConfig."""
+    model, train = ModelConfig(), TrainConfig()
     trainer = sub.add_parser("train", help="train a model on a corpus",
                              description="Train a character LSTM; keeps OUT/best and a resumable OUT/latest.")
     trainer.add_argument("--corpus", nargs="+", default=[train.corpus],
@@ -134,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="split the CPU into N logical devices for --strategy mirrored")
     trainer.set_defaults(run=run_train)
 
+
+def _add_corpus(sub) -> None:
+    """`charbot corpus list|show`."""
     corpus = sub.add_parser("corpus", help="list or show corpora")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", parser_class=_Parser, required=True)
     listing = corpus_sub.add_parser("list", help="each corpus with its size, sha256 and licence")
@@ -143,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--chars", type=_positive_int, default=1000)
     corpus.set_defaults(run=run_corpus)
 
+
+def _add_eval(sub) -> None:
+    """`charbot eval`."""
     evaluate = sub.add_parser("eval", help="score a model on a text: nats and bits per character",
                               description="Score a model on a text file or corpus, the state carried through it.")
     evaluate.add_argument("text", metavar="FILE|CORPUS", help="a UTF-8 text file, or a corpus name such as 'shakespeare'")
@@ -159,13 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.set_defaults(run=run_eval)
 
+
+def _add_info(sub) -> None:
+    """`charbot info`."""
     info = sub.add_parser("info", help="describe a checkpoint")
     info.add_argument("checkpoint", nargs="?", type=Path, default=None,
                       help="checkpoint folder, run folder or shipped model name (default: the shipped model)")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(run=run_info)
-    parser.commands = tuple(sub.choices)  # for `charbot [chat options]`
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,14 +298,14 @@ def run_eval(args) -> int:
 
     from charbot import checkpoint
     from charbot.corpus import load_corpus
-    from charbot.evaluate import as_json, score, worst_spans
-    from charbot.render import heat_style
+    from charbot.evaluate import as_json, score, split_text, worst_spans
+    from charbot.render import print_heat
     from charbot.vocab import describe_chars
 
     corpus = load_corpus(args.text)
     path = checkpoint.resolve(args.checkpoint)
     model, data = checkpoint.load_model(path)
-    text = _split_text(corpus.text, args.split, data.train_config.val_fraction)
+    text = split_text(corpus.text, args.split, data.train_config.val_fraction)
     result = score(model, data.vocab, text, streams=args.streams)
     spans = worst_spans(text, data.vocab, result.losses, args.worst) if args.worst else []
     if args.json:
@@ -294,7 +313,7 @@ def run_eval(args) -> int:
         return 0
     console = Console(soft_wrap=True)
     if args.heat:
-        _print_heat(console, text, data.vocab, result.losses, heat_style)
+        print_heat(console, text, data.vocab, result.losses)
     console.print(f"{corpus.name} ({args.split}): {result.nats:.4f} nats/char = {result.bits:.4f} bits/char over "
                   f"{result.characters:,} characters, {result.streams} streams, {result.seconds:.1f} s "
                   f"(model {path})", highlight=False, markup=False)
@@ -305,30 +324,6 @@ def run_eval(args) -> int:
         console.print(f"{span['nats']:6.2f} nats  {span['before']!r} [{span['char']!r}] {span['after']!r}",
                       highlight=False, markup=False)
     return 0
-
-
-def _split_text(text: str, which: str, val_fraction: float) -> str:
-    """The whole text, or the part the checkpoint's training held out (or trained on)."""
-    from charbot.corpus import split
-
-    if which == "all":
-        return text
-    head, tail = split(text, val_fraction)  # training's own rule, on characters
-    return tail if which == "val" else head
-
-
-def _print_heat(console, text, vocab, losses, heat_style) -> None:
-    from rich.text import Text
-
-    out, k, first = Text(), 0, True
-    for char in text:
-        if char not in vocab or first:  # unknown, or the first (nothing to predict it from): plain
-            first = first and char not in vocab
-            out.append(char)
-            continue
-        out.append(char, style=heat_style(math.exp(-float(losses[k]))))
-        k += 1
-    console.print(out, highlight=False)
 
 
 def run_info(args) -> int:

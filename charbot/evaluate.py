@@ -40,6 +40,16 @@ class Score:
         return self.nats / LN2
 
 
+def split_text(text: str, which: str, val_fraction: float) -> str:
+    """The whole text ('all'), or the part the checkpoint's training held out ('val') or trained on ('train')."""
+    from charbot.corpus import split
+
+    if which == "all":
+        return text
+    head, tail = split(text, val_fraction)  # training's own rule, on characters
+    return tail if which == "val" else head
+
+
 def score(model, vocab, text: str, streams: int = STREAMS) -> Score:
     """Per-character losses of `model` on `text`, read as up to `streams` parallel streams."""
     import tensorflow as tf

@@ -25,6 +25,24 @@ def heat_style(probability: float) -> Style:
     return Style(color=f"rgb({red},{green},60)")
 
 
+def print_heat(console: Console, text: str, vocab, losses) -> None:
+    """`text` coloured by how surprised the model was by each character (`losses`: nats, one per scored
+    character); unknown characters and the unscored first one stay plain."""
+    import math
+
+    from rich.text import Text
+
+    out, k, first = Text(), 0, True
+    for char in text:
+        if char not in vocab or first:  # unknown, or the first (nothing to predict it from): plain
+            first = first and char not in vocab
+            out.append(char)
+            continue
+        out.append(char, style=heat_style(math.exp(-float(losses[k]))))
+        k += 1
+    console.print(out, highlight=False)
+
+
 class Renderer:
     def __init__(self, console: Console, heat: bool = False):
         self.console = console
