@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from charbot.errors import CharbotError
+from charbot.render import count
 from charbot.settings import SETTINGS, Setting
 
 
@@ -120,7 +121,7 @@ def _export(chat, arg):
         write_atomically(path, text.encode("utf-8"))
     except OSError as error:
         raise CharbotError(f"cannot write {path}: {error.strerror}") from None
-    chat.renderer.note(f"wrote {len(chat.session.turns)} turns to {path}")
+    chat.renderer.note(f"wrote {count(len(chat.session.turns), 'turn')} to {path}")
 
 
 def _save(chat, arg):
@@ -146,7 +147,7 @@ def _sessions(chat, arg):
     if not rows:
         chat.renderer.note(f"no saved sessions in {sessions.folder()}; /save NAME saves this one")
         return
-    chat.renderer.note("\n".join(f"  {r['name']:<20} {r['turns']:>4} turns  {r['saved']}  {r['model']}" for r in rows))
+    chat.renderer.note("\n".join(f"  {r['name']:<20} {count(r['turns'], 'turn'):>10}  {r['saved']}  {r['model']}" for r in rows))
 
 
 def _help(chat, arg):

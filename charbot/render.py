@@ -17,6 +17,11 @@ NOTE_STYLE = Style(dim=True)
 SEED_ECHO_LIMIT, SEED_ECHO_HEAD = 2_000, 500  # a longer seed is echoed as its first and last characters
 
 
+def count(n: int, noun: str) -> str:
+    """'1 turn', '3 turns', '1,200 turns'."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def heat_style(probability: float) -> Style:
     """Red for characters the model thought unlikely, through yellow, to green for confident ones."""
     p = min(1.0, max(0.0, probability))

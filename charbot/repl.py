@@ -24,7 +24,7 @@ from rich.console import Console
 from charbot import commands, sessions
 from charbot.config import SampleConfig
 from charbot.errors import CharbotError
-from charbot.render import Renderer
+from charbot.render import Renderer, count
 from charbot.resources import data_dir
 from charbot.session import Session
 from charbot.settings import settings_from_args, show_settings
@@ -123,7 +123,7 @@ class Chat:
         self._session, note = sessions.restore(document, arrays, engine, checkpoint, make)
         self.renderer.heat = self._session.heat
         self.session_name = name
-        self.renderer.note(f"session {name}: {len(self._session.turns)} turns" + (f"; {note}" if note else ""))
+        self.renderer.note(f"session {name}: {count(len(self._session.turns), 'turn')}" + (f"; {note}" if note else ""))
 
     def autosave(self) -> None:
         if self.session_name and self._session is not None:

@@ -33,7 +33,7 @@ def test_a_saved_session_continues_exactly_as_an_uninterrupted_one(tiny):
     run_script(first, ["/seed 5", "WREN:", "/as ASHER"])  # saved after every line
     resumed, output = chat_with(tiny, "harbour")
     run_script(resumed, ["What news?", "/as off", "ROOK:"])
-    assert "session harbour: 1 turns" in output.getvalue()
+    assert "session harbour: 1 turn" in output.getvalue()
     assert [t.reply for t in resumed.session.turns] == [t.reply for t in straight.session.turns]
     assert resumed.session.transcript() == straight.session.transcript()
     for (h1, c1), (h2, c2) in zip(resumed.session.state.layers, straight.session.state.layers):
