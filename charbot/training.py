@@ -39,7 +39,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     best_val_loss: float = math.inf
     best_epoch: int = 0
-    stopped: str = "finished"  # finished | early-stopped | budget | interrupted
+    stopped: str = "finished"  # finished | early-stopped | budget | interrupted (metrics.json: or in progress)
     seconds: float = 0.0
 
 
@@ -146,8 +146,11 @@ class _Run:
         position, result = self.position, self.result
         best = {"epoch": position.best_epoch, "val_loss": position.best_val_loss,
                 "val_bpc": position.best_val_loss / LN2} if position.best_epoch else None
+        stopped = result.stopped
+        if stopped == "finished" and position.epoch < self.train_config.epochs:
+            stopped = "in progress"  # saved mid-run (best/ at its epoch, latest/ after each epoch)
         return {**self.info, "epochs": result.history, "best": best, "wall_seconds": position.elapsed,
-                "stopped": result.stopped, "interruptions": position.stops}
+                "stopped": stopped, "interruptions": position.stops}
 
     def save(self, name: str, with_position: bool) -> None:
         """Write `out/name` (every worker joins in gathering the state; only the chief writes)."""

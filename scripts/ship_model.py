@@ -50,7 +50,9 @@ def main() -> int:
     half = loss_with(half_weights)
     print(f"validation loss: float32 {full:.4f}, float16 {half:.4f} nats/char")
     use_half = half - full <= TOLERANCE
-    metrics = {**data.metrics, "shipped": {
+    record = run_record(args.source, data)
+    print(f"run: {len(record.get('epochs', []))} epochs, stopped: {record.get('stopped', '?')}")
+    metrics = {**record, "shipped": {
         "source": str(args.source), "stored_as": "float16" if use_half else "float32",
         "val_loss": half if use_half else full, "val_bpc": (half if use_half else full) / LN2,
         "val_loss_float32": full, "val_loss_float16": half, "val_chars": int(val_ids.size),
@@ -62,6 +64,18 @@ def main() -> int:
     size = sum(p.stat().st_size for p in target.iterdir())
     print(f"shipped {target} ({size / 1e6:.1f} MB, {'float16' if use_half else 'float32'})")
     return 0
+
+
+def run_record(source: Path, data) -> dict:
+    """The whole run's metrics: best/ was written at its epoch and cannot know how the run ended, so
+    they come from latest/ beside it when that is the same run (same best epoch and loss)."""
+    from charbot import checkpoint
+
+    latest = source.parent / "latest"
+    if source.name != "best" or not (latest / "manifest.json").is_file():
+        return data.metrics
+    record = checkpoint.load(latest).metrics
+    return record if record.get("best") == data.metrics.get("best") else data.metrics
 
 
 if __name__ == "__main__":

@@ -71,8 +71,9 @@ def test_early_stopping_and_best_checkpoint_kept_apart(tmp_path):
     best = checkpoint.load(tmp_path / "run" / "best").metrics
     assert best["best"]["val_loss"] == pytest.approx(result.best_val_loss)
     assert len(best["epochs"]) == result.best_epoch  # best/ was written at its epoch, not after
+    assert best["stopped"] == "in progress"  # not "finished": the run went on after best/ was written
     latest = checkpoint.load(tmp_path / "run" / "latest").metrics
-    assert len(latest["epochs"]) == len(result.history)
+    assert len(latest["epochs"]) == len(result.history) and latest["stopped"] == "early-stopped"
 
 
 def test_existing_run_needs_resume(tiny_run, play_file):
