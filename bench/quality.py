@@ -43,6 +43,7 @@ def main() -> int:
     parser.add_argument("--seq-len", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=5e-3)
     parser.add_argument("--epochs", type=int, default=30, help="upper bound without a budget")
+    parser.add_argument("--patience", type=int, default=2, help="epochs without improvement before stopping early")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temporary one)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out (settings from it)")
     args = parser.parse_args()
@@ -62,7 +63,7 @@ def main() -> int:
     model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
                                num_layers=args.num_layers, dropout=args.dropout)
     base = TrainConfig(corpus=str(CORPUS), batch_size=args.batch_size, seq_len=args.seq_len, epochs=args.epochs,
-                       learning_rate=args.learning_rate, val_fraction=0.1, patience=2,
+                       learning_rate=args.learning_rate, val_fraction=0.1, patience=args.patience,
                        budget_seconds=args.budget, precision=args.precision)
     vocab = Vocabulary.from_text(corpus.text)
     ids = np.asarray(vocab.ids_from_text(corpus.text), np.int32)
