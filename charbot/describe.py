@@ -78,6 +78,8 @@ def _stop_story(metrics: dict) -> str:
     """'stopped: finished', with every interruption the run was resumed from and the shipper's note."""
     story = f"stopped: {metrics.get('stopped', '?')}"
     stops = metrics.get("interruptions") or []
+    if metrics.get("stopped") == "interrupted":
+        stops = stops[:-1]  # the last stop is where the run stands now, not one it was resumed from
     if stops:
         where = ", ".join(f"epoch {stop['epoch']} window {stop['window']}" for stop in stops)
         story += f" (interrupted at {where}; resumed with --resume)"
