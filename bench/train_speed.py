@@ -105,8 +105,8 @@ def main() -> None:
     vocab = Vocabulary.from_text(corpus.text)
     ids = np.asarray(vocab.ids_from_text(corpus.text[:2_000_000]), np.int32)
     model_config = ModelConfig(vocab_size=len(vocab), rnn_units=args.rnn_units, num_layers=args.num_layers, dropout=0.0)
+    print(header())  # first: it loads TensorFlow quietly, before choose_here lists the GPUs
     auto, why = choose_here("auto")
-    print(header())
     print(f"model: {args.num_layers} x LSTM({args.rnn_units}), vocabulary {len(vocab)}, batch {args.batch_size} x "
           f"{args.seq_len}, {args.steps} timed steps each")
     print(f"--precision auto chose {auto}: {why}", flush=True)
