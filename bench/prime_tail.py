@@ -28,7 +28,8 @@ def read_all(engine, ids):
 def main() -> None:
     import tensorflow as tf
 
-    from charbot.corpus import load_corpus, split
+    from charbot.corpus import load_corpus
+    from charbot.streams import split
     from charbot.engine import Engine
 
     model, vocab, description = model_under_test()

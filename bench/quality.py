@@ -53,7 +53,8 @@ def main() -> int:
         return 0
 
     from charbot.config import LN2, ModelConfig, TrainConfig
-    from charbot.corpus import load_corpus, split
+    from charbot.corpus import load_corpus
+    from charbot.streams import split
     from charbot.training import train
     from charbot.vocab import Vocabulary
 
@@ -65,8 +66,8 @@ def main() -> int:
     base = TrainConfig(corpus=str(CORPUS), batch_size=args.batch_size, seq_len=args.seq_len, epochs=args.epochs,
                        learning_rate=args.learning_rate, val_fraction=0.1, patience=args.patience,
                        budget_seconds=args.budget, precision=args.precision)
-    vocab = Vocabulary.from_text(corpus.text)
-    ids = np.asarray(vocab.ids_from_text(corpus.text), np.int32)
+    vocab = Vocabulary(corpus.alphabet)
+    ids = corpus.ids()
     train_ids, val_ids = split(ids, 0.1)
     print(header())
     print(f"corpus: {CORPUS.name}, {len(train_ids):,} training / {len(val_ids):,} validation characters")

@@ -27,7 +27,7 @@ PEER = Path(__file__).resolve().parent.parent.parent / "shared" / "peers" / "run
 
 def charbot_speed(model_config, ids, args, precision: str) -> float:
     from charbot.config import TrainConfig
-    from charbot.corpus import lay_out
+    from charbot.streams import lay_out
     from charbot.trainer import Trainer
 
     B, T = args.batch_size, args.seq_len
@@ -102,8 +102,8 @@ def main() -> None:
     from charbot.vocab import Vocabulary
 
     corpus = load_corpus("shakespeare")
-    vocab = Vocabulary.from_text(corpus.text)
-    ids = np.asarray(vocab.ids_from_text(corpus.text[:2_000_000]), np.int32)
+    vocab = Vocabulary(corpus.alphabet)
+    ids = corpus.ids()[:2_000_000].astype(np.int32)
     model_config = ModelConfig(vocab_size=len(vocab), rnn_units=args.rnn_units, num_layers=args.num_layers, dropout=0.0)
     print(header())  # first: it loads TensorFlow quietly, before choose_here lists the GPUs
     auto, why = choose_here("auto")

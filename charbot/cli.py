@@ -39,14 +39,22 @@ def _typed(parse):
     return convert
 
 
-def _positive_int(text):
+def _whole(text, least):
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text!r}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be {least} or more, not {text!r}")
     return value
+
+
+def _positive_int(text):
+    return _whole(text, 1)
+
+
+def _count(text):
+    return _whole(text, 0)
 
 
 def _float(text, allowed, rule):
@@ -128,6 +136,9 @@ def _add_train(sub) -> None:
     trainer.add_argument("--patience", type=_positive_int, default=train.patience,
                          help="epochs without validation improvement before stopping early")
     trainer.add_argument("--val-fraction", type=_fraction, default=train.val_fraction)
+    trainer.add_argument("--val-chars", type=_count, default=train.val_chars, metavar="N",
+                         help="score about N characters of the validation split each epoch, as streams spread "
+                              f"through it; 0 scores all of it (default {train.val_chars:,})")
     trainer.add_argument("--budget", type=_positive_float, default=None, help="stop training after this many seconds")
     trainer.add_argument("--max-steps", type=_positive_int, default=None,
                          help="stop after this many training windows in all, then validate")
@@ -221,18 +232,20 @@ def run_train(args) -> int:
     from charbot.training import train
 
     args.corpus = os.pathsep.join(args.corpus)  # one string, as TrainConfig.corpus keeps it
-    corpus = load_corpus(args.corpus)
+    reporter = RichReporter()
+    corpus = load_corpus(args.corpus, progress=reporter.on_reading)  # first: a bad corpus needs no TensorFlow
     placement = place(args.strategy, args.cpu_devices)  # before any TensorFlow op: multi-worker needs it
     out = args.out or Path("runs") / Path(corpus.name).stem
     model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
                                num_layers=args.num_layers, dropout=args.dropout)
     train_config = TrainConfig(corpus=args.corpus, batch_size=args.batch_size, seq_len=args.seq_len,
                                epochs=args.epochs, learning_rate=args.learning_rate, patience=args.patience,
-                               val_fraction=args.val_fraction, seed=args.seed, budget_seconds=args.budget or 0.0,
+                               val_fraction=args.val_fraction, val_chars=args.val_chars, seed=args.seed,
+                               budget_seconds=args.budget or 0.0,
                                max_steps=args.max_steps or 0, precision=args.precision)
-    show = placement.is_chief  # one display, from the process that writes the checkpoints
     result = train(corpus, model_config, train_config, out, resume=args.resume, placement=placement,
-                   reporter=RichReporter() if show else None, sample=_EpochSampler())
+                   reporter=reporter if placement.is_chief else None,  # one display: the writer's
+                   sample=_EpochSampler())
     return 0 if result.history or result.stopped == "interrupted" else 1
 
 

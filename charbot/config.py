@@ -44,6 +44,7 @@ class TrainConfig(_Saved):
     warmup_steps: int = 100  # linear warm-up from zero, steadies early Adam steps
     clip_norm: float = 1.0  # global gradient-norm clip
     val_fraction: float = 0.1  # held-out tail, as nanoGPT does on tiny-shakespeare
+    val_chars: int = 1_000_000  # characters of the tail scored each epoch, in streams spread through it (0 = all)
     patience: int = 3  # epochs without validation improvement before stopping
     seed: int = 1234  # weights, dropout and everything random in a run
     budget_seconds: float = 0.0  # stop training after this much wall time (0 = no limit)

@@ -23,11 +23,13 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import metadata, resources
 from pathlib import Path
 
 import numpy as np
 
+from charbot.corpus_ids import Progress, Scan, encode_text, open_ids, scan
 from charbot.errors import CharbotError
 from charbot.resources import cache_dir, shipped_dir, write_atomically
 
@@ -42,12 +44,35 @@ _ESCAPE = re.compile(r"\\(.)")
 
 @dataclass(frozen=True)
 class Corpus:
+    """A corpus, described by one streaming scan of its files; its text and ids are read on demand."""
+
     name: str
-    text: str
-    sha256: str
+    sha256: str  # of the UTF-8 text, CRLF read as LF
     source: str
     licence: str
+    characters: int
+    alphabet: str  # the distinct characters, sorted
     files: tuple = ()  # for a corpus of several files: ({"name", "bytes", "sha256"}, ...) in reading order
+    paths: tuple = ()  # the files the text is read from, in order
+    several: bool = False  # files joined with a newline ending each (a corpus of several files)
+    built: str | None = None  # the text itself, where it was built in memory and not cached
+
+    @cached_property
+    def text(self) -> str:
+        """The whole text (for showing and scoring; training reads `ids()` instead)."""
+        if self.built is not None:
+            return self.built
+        texts = [read_text_file(path).replace("\r\n", "\n") for path in self.paths]
+        if self.several:
+            texts = [text if text.endswith("\n") else text + "\n" for text in texts]
+        return "".join(texts)
+
+    def ids(self, progress: Progress | None = None) -> np.ndarray:
+        """Each character's index in `alphabet`: a read-only memory map of the cached encoding."""
+        if self.built is not None:
+            return encode_text(self.built, self.alphabet)
+        found = Scan(self.sha256, self.characters, self.alphabet)
+        return open_ids(found, list(self.paths), self.several, progress)
 
 
 def sha256_text(text: str) -> str:
@@ -131,29 +156,37 @@ def manifest_for(text: str) -> dict:
     }
 
 
-def load_shakespeare() -> Corpus:
+def load_shakespeare(progress: Progress | None = None) -> Corpus:
     manifest = read_manifest(SHAKESPEARE)
     cached = cache_dir() / "corpora" / f"{SHAKESPEARE}-{manifest['sha256'][:16]}.txt"
-    text = None
+    source, licence = manifest["source"], manifest["licence"]
     if cached.is_file():
-        text = cached.read_text(encoding="utf-8")
-        if sha256_text(text) != manifest["sha256"]:
-            text = None  # a damaged cache is rebuilt, never trusted
-    if text is None:
-        text = build_shakespeare()
-        if sha256_text(text) == manifest["sha256"]:
+        found = scan([cached], progress=progress)
+        if found.sha256 == manifest["sha256"]:  # a damaged cache is rebuilt, never trusted
+            return Corpus(SHAKESPEARE, found.sha256, source, licence, found.characters, found.alphabet,
+                          paths=(cached,))
+    text = build_shakespeare()
+    if sha256_text(text) == manifest["sha256"]:
+        try:
             write_atomically(cached, text.encode("utf-8"))
-    return Corpus(SHAKESPEARE, text, sha256_text(text), manifest["source"], manifest["licence"])
+            return load_shakespeare(progress)
+        except OSError:
+            pass  # no cache: the text is kept in memory instead
+    return Corpus(SHAKESPEARE, sha256_text(text), source, licence, len(text), "".join(sorted(set(text))), built=text)
 
 
 # --- any text file -----------------------------------------------------------------------------
 
 
-def read_text_file(path: Path) -> str:
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise CharbotError(f"corpus file {path} does not exist: give a UTF-8 text file or 'shakespeare'")
     if not path.is_file():
         raise CharbotError(f"corpus {path} is not a file: give a UTF-8 text file")
+
+
+def read_text_file(path: Path) -> str:
+    _check_file(path)
     data = path.read_bytes()
     try:
         return data.decode("utf-8")
@@ -190,87 +223,43 @@ def corpus_files(spec: str) -> list[Path] | None:
     return files
 
 
-def _several(spec: str, files: list[Path]) -> Corpus:
+def _several(spec: str, files: list[Path], progress: Progress | None) -> Corpus:
     """One corpus from several files, each ending in a newline, in order; each file recorded."""
-    texts, records = [], []
     for path in files:
-        text = read_text_file(path).replace("\r\n", "\n")
-        texts.append(text if text.endswith("\n") else text + "\n")
-        records.append({"name": str(path), "bytes": path.stat().st_size, "sha256": sha256_text(text)})
-    text = "".join(texts)
+        _check_file(path)
+    found = scan(files, end_with_newline=True, progress=progress)
     first = Path(spec.split(os.pathsep)[0]).expanduser()
     name = first.name if len(spec.split(os.pathsep)) == 1 and first.is_dir() else f"{len(files)}-files"
-    return Corpus(name, text, sha256_text(text), spec, "unknown (user's files)", tuple(records))
+    return Corpus(name, found.sha256, spec, "unknown (user's files)", found.characters, found.alphabet,
+                  tuple(found.files), tuple(files), several=True)
 
 
-def load_corpus(name_or_path: str) -> Corpus:
-    """A catalogue name (`shakespeare`), a UTF-8 text file, or several (see `corpus_files`)."""
+def load_corpus(name_or_path: str, progress: Progress | None = None) -> Corpus:
+    """A catalogue name (`shakespeare`), a UTF-8 text file, or several (see `corpus_files`).
+
+    The files are scanned, not held: `Corpus.text` reads them when asked, `Corpus.ids` maps the cache.
+    `progress(what, bytes done, bytes in all)` hears how the scan goes.
+    """
     if name_or_path == SHAKESPEARE:
-        corpus = load_shakespeare()
+        corpus = load_shakespeare(progress)
     elif (files := corpus_files(name_or_path)) is not None:
-        corpus = _several(name_or_path, files)
+        corpus = _several(name_or_path, files, progress)
     else:
         path = Path(name_or_path).expanduser()
         if not path.exists() and "/" not in name_or_path and not path.suffix:
             raise CharbotError(
                 f"unknown corpus {name_or_path!r}: use 'shakespeare' or a path to a UTF-8 text file"
             )
-        text = read_text_file(path).replace("\r\n", "\n")
-        corpus = Corpus(path.name, text, sha256_text(text), str(path.resolve()), "unknown (user's file)")
-    if len(corpus.text) < MIN_CORPUS_CHARS:
+        _check_file(path)
+        found = scan([path], progress=progress)
+        corpus = Corpus(path.name, found.sha256, str(path.resolve()), "unknown (user's file)", found.characters,
+                        found.alphabet, paths=(path,))
+    if corpus.characters < MIN_CORPUS_CHARS:
         raise CharbotError(
-            f"corpus {corpus.name} has {len(corpus.text)} characters; at least {MIN_CORPUS_CHARS} are needed"
+            f"corpus {corpus.name} has {corpus.characters} characters; at least {MIN_CORPUS_CHARS} are needed"
         )
     return corpus
 
 
 def catalogue() -> list[str]:
     return sorted(p.stem for p in shipped_dir("corpora").glob("*.json"))
-
-
-# --- split and batch layout ------------------------------------------------------------------
-
-
-def split(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Training head and held-out validation tail."""
-    cut = int(len(ids) * (1.0 - val_fraction))  # as nanoGPT: tiny-shakespeare's tail is 111,540 characters
-    return ids[:cut], ids[cut:]
-
-
-@dataclass(frozen=True)
-class StreamLayout:
-    """A split laid out as `batch_size` contiguous streams, cut into windows of `seq_len`.
-
-    Row i of window k+1 starts exactly where row i of window k ended, so the LSTM state carried from
-    one window to the next is the state of the text that really came before (char-rnn's layout).
-    """
-
-    inputs: np.ndarray  # [batch_size, stream_len] int32
-    targets: np.ndarray  # [batch_size, stream_len] int32, inputs shifted by one character
-    seq_len: int
-
-    @property
-    def num_windows(self) -> int:
-        return self.inputs.shape[1] // self.seq_len
-
-    def window(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        cols = slice(k * self.seq_len, (k + 1) * self.seq_len)
-        return self.inputs[:, cols], self.targets[:, cols]
-
-
-def lay_out(ids: np.ndarray, batch_size: int, seq_len: int, what: str = "training") -> StreamLayout:
-    """Lay `ids` out as streams; raise a clear error when the split is too small for the settings."""
-    needed = batch_size * seq_len + 1
-    if len(ids) < needed:
-        raise CharbotError(
-            f"the {what} split has {len(ids)} characters, too few for --batch-size {batch_size} x "
-            f"--seq-len {seq_len} (needs {needed}): lower --batch-size or --seq-len, or use a larger corpus"
-        )
-    stream_len = (len(ids) - 1) // batch_size
-    used = batch_size * stream_len
-    ids = np.asarray(ids, dtype=np.int32)
-    return StreamLayout(
-        inputs=ids[:used].reshape(batch_size, stream_len),
-        targets=ids[1 : used + 1].reshape(batch_size, stream_len),
-        seq_len=seq_len,
-    )

@@ -42,7 +42,7 @@ class Score:
 
 def split_text(text: str, which: str, val_fraction: float) -> str:
     """The whole text ('all'), or the part the checkpoint's training held out ('val') or trained on ('train')."""
-    from charbot.corpus import split
+    from charbot.streams import split
 
     if which == "all":
         return text

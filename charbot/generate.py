@@ -26,13 +26,16 @@ def _stdin_text() -> str:
 
 
 def run_generate(args) -> int:
+    from charbot.checkpoint import resolve
+
+    path = resolve(args.checkpoint)  # bad input is answered before TensorFlow loads
+    seed_text = _stdin_text() if args.seed_text == "-" else args.seed_text
+    settings = settings_from_args(args)
     from charbot.engine import load_engine, new_seed
 
-    engine, _ = load_engine(args.checkpoint)
-    settings = settings_from_args(args)
+    engine, _ = load_engine(path)
     seed = settings.seed if settings.seed is not None else new_seed()
     errors = Console(stderr=True)
-    seed_text = _stdin_text() if args.seed_text == "-" else args.seed_text
     state, skipped = engine.start(seed_text)
     if skipped:
         errors.print(f"warning: skipped characters the model does not know: {describe_chars(skipped)}",

@@ -19,6 +19,10 @@ def choose(requested: str, gpus: list[tuple[int, int] | None], flags: set[str]) 
     """(precision, why) for `requested`, given the GPUs' compute capabilities and the CPU flags."""
     if requested not in PRECISIONS:
         raise CharbotError(f"unknown precision {requested!r}: use one of {', '.join(PRECISIONS)}")
+    native = sorted(flags & set(NATIVE_BF16_FLAGS))
+    if requested == "bfloat16" and not gpus and not native:
+        return requested, ("asked for with --precision, but this CPU has no native bfloat16 (no avx512_bf16 or "
+                           "amx_bf16 flag): it is emulated, slower than float32")
     if requested != "auto":
         return requested, "asked for with --precision"
     if gpus:
@@ -26,7 +30,6 @@ def choose(requested: str, gpus: list[tuple[int, int] | None], flags: set[str]) 
         if capability and capability >= (7, 0):
             return "float16", f"CUDA GPU of compute capability {capability[0]}.{capability[1]} (tensor cores)"
         return "float32", "this GPU has no tensor cores for float16 (compute capability below 7.0)"
-    native = sorted(flags & set(NATIVE_BF16_FLAGS))
     if native:
         return "bfloat16", f"this CPU computes bfloat16 natively ({', '.join(native)})"
     return "float32", "no GPU, and this CPU has no native bfloat16 (no avx512_bf16 or amx_bf16 flag)"

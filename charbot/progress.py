@@ -10,7 +10,7 @@ import math
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -30,6 +30,7 @@ class RichReporter:
         self.progress: Progress | None = None
         self.task = None
         self.epochs = 0
+        self.reading = None  # (what, its bar, its task) while the corpus is read
 
     def __call__(self, event: str, **data) -> None:
         getattr(self, f"on_{event}")(**data)
@@ -47,6 +48,25 @@ class RichReporter:
         )
         self.console.print(f"precision {info['precision']}: {escape(info['precision_reason'])}; "
                            f"{escape(info['placement'])}", highlight=False)
+
+    def on_reading(self, what, done, total):
+        """The corpus being scanned or encoded into its cache: a bar for corpora of 50 MB or more."""
+        if total < 50_000_000:
+            return
+        if self.reading is None or self.reading[0] != what:
+            self._stop_reading()
+            bar = Progress(TextColumn(f"{what} the corpus"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                           console=self.console, transient=True)
+            bar.start()
+            self.reading = (what, bar, bar.add_task(what, total=total))
+        self.reading[1].update(self.reading[2], completed=done)
+        if done >= total:
+            self._stop_reading()
+
+    def _stop_reading(self):
+        if self.reading is not None:
+            self.reading[1].stop()
+            self.reading = None
 
     def on_note(self, text):
         self.console.print(f"note: {escape(text)}", highlight=False, style="yellow")

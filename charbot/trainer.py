@@ -11,20 +11,9 @@ import numpy as np
 
 from charbot import checkpoint
 from charbot.config import ModelConfig, TrainConfig
-from charbot.corpus import StreamLayout, lay_out
 from charbot.distribute import Placement, from_replicas, place, to_replicas
 from charbot.errors import CharbotError
-
-
-def validation_layout(val_ids: np.ndarray, batch_size: int, seq_len: int) -> StreamLayout:
-    """Validation streams: as many as fit (at most `batch_size`), each at least one window long."""
-    streams = min(batch_size, (len(val_ids) - 1) // seq_len)
-    if streams < 1:
-        raise CharbotError(
-            f"the validation split has {len(val_ids)} characters, fewer than one --seq-len window "
-            f"({seq_len}): raise --val-fraction, lower --seq-len, or use a larger corpus"
-        )
-    return lay_out(val_ids, streams, seq_len, what="validation")
+from charbot.streams import StreamLayout
 
 
 class Trainer:
@@ -129,10 +118,8 @@ class Trainer:
         Runs on one device of each worker (every worker computes the same figure)."""
         tf = self.tf
         states = self.model.zero_state(layout.inputs.shape[0])
-        total, count, stream_len = 0.0, 0, layout.inputs.shape[1]
-        for start in range(0, stream_len, layout.seq_len):
-            x = layout.inputs[:, start : start + layout.seq_len]
-            y = layout.targets[:, start : start + layout.seq_len]
+        total, count = 0.0, 0
+        for x, y in layout.windows():
             loss_sum, states = self.eval_step(tf.constant(x), tf.constant(y), states)
             total += float(loss_sum)
             count += x.size

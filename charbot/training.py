@@ -1,6 +1,6 @@
 """Training: stateful truncated back-propagation through time, validation, early stopping.
 
-The training split is laid out as `batch_size` parallel streams (`corpus.lay_out`); each window
+The training split is laid out as `batch_size` parallel streams (`streams.lay_out`); each window
 continues the previous window's streams and the LSTM state is carried across windows (reset at each
 epoch), as char-rnn does. The compiled step is `charbot.trainer`'s, not `fit()`: `fit()` cannot carry
 state between batches without a stateful model whose state Keras 3 hides. This module is the loop.
@@ -23,14 +23,15 @@ import numpy as np
 
 from charbot import checkpoint
 from charbot.config import LN2, ModelConfig, TrainConfig
-from charbot.corpus import Corpus, lay_out, split
+from charbot.corpus import Corpus
 from charbot.distribute import Placement, place
 from charbot.errors import CharbotError
 from charbot.hardware import machine
 from charbot.precision import choose_here as choose_precision
 from charbot.runlock import RunLock
 from charbot.tensorboard import RunLog
-from charbot.trainer import Trainer, validation_layout
+from charbot.streams import lay_out, split, validation_layout
+from charbot.trainer import Trainer
 from charbot.vocab import Vocabulary
 
 
@@ -95,7 +96,7 @@ def _start_or_resume(corpus: Corpus, model_config: ModelConfig, train_config: Tr
     if not resume:
         if (out / "latest").exists():
             raise CharbotError(f"{out} already holds a run: add --resume to continue it, or pick another --out")
-        vocab = Vocabulary.from_text(corpus.text)
+        vocab = Vocabulary(corpus.alphabet)
         return dataclasses.replace(model_config, vocab_size=len(vocab)), train_config, vocab, None
     resumed = checkpoint.load(out / "latest", with_resume=True)
     trained_on = resumed.config["corpus"]
@@ -107,6 +108,14 @@ def _start_or_resume(corpus: Corpus, model_config: ModelConfig, train_config: Tr
     return resumed.model_config, resumed.train_config, resumed.vocab, resumed
 
 
+def _ids_in(corpus: Corpus, vocab: Vocabulary, progress) -> np.ndarray:
+    """The corpus as ids of `vocab`: the cached memory map (a resumed run's vocabulary is the corpus's)."""
+    if vocab.chars != corpus.alphabet:
+        raise CharbotError(f"the run's vocabulary ({len(vocab)} characters) is not the corpus's "
+                           f"({len(corpus.alphabet)}): its vocab.json does not belong to this corpus")
+    return corpus.ids(progress)
+
+
 class _Run:
     """One call of `train`: the data, the trainer, the position, and how a checkpoint is written."""
 
@@ -114,12 +123,16 @@ class _Run:
         self.out = out
         self.model_config, train_config, self.vocab, resumed = _start_or_resume(
             corpus, model_config, train_config, out, resume)
+        self.report = reporter or (lambda *args, **kwargs: None)
+        progress = None
+        if reporter:
+            progress = lambda what, done, total: reporter("reading", what=what, done=done, total=total)  # noqa: E731
         precision, why = choose_precision(train_config.precision)
         self.train_config = train_config = dataclasses.replace(train_config, precision=precision)
-        ids = np.asarray(self.vocab.ids_from_text(corpus.text), dtype=np.int32)
-        train_ids, val_ids = split(ids, train_config.val_fraction)
+        train_ids, val_ids = split(_ids_in(corpus, self.vocab, progress), train_config.val_fraction)
         self.train_layout = lay_out(train_ids, train_config.batch_size, train_config.seq_len)
-        self.val_layout = validation_layout(val_ids, train_config.batch_size, train_config.seq_len)
+        self.val_layout = validation_layout(val_ids, train_config.batch_size, train_config.seq_len,
+                                            train_config.val_chars)
         self.windows = self.train_layout.num_windows
         total_steps = train_config.schedule_steps or self.windows * train_config.epochs
         self.trainer = Trainer(self.model_config, train_config, total_steps, placement, precision)
@@ -130,15 +143,15 @@ class _Run:
             self.position = Position.from_json(resumed.resume)
             self.result.history = resumed.metrics.get("epochs", [])
         self.corpus_info = {"name": corpus.name, "sha256": corpus.sha256, "source": corpus.source,
-                            "licence": corpus.licence, "characters": len(corpus.text)}
+                            "licence": corpus.licence, "characters": corpus.characters}
         if corpus.files:
             self.corpus_info["files"] = list(corpus.files)
         placement = self.trainer.placement
         self.info = {"parameters": self.trainer.model.count_params(), "machine": machine(),
                      "train_chars": int(train_ids.size), "val_chars": int(val_ids.size),
+                     "val_scored_chars": self.val_layout.characters,
                      "precision": precision, "precision_reason": why, "strategy": placement.name,
                      "replicas": placement.replicas, "placement": placement.description}
-        self.report = reporter or (lambda *args, **kwargs: None)
         self.sample = sample
         self.log = RunLog(out / "logs") if placement.is_chief else None
 

@@ -27,18 +27,18 @@ def main() -> int:
 
     from charbot import checkpoint
     from charbot.config import LN2
-    from charbot.corpus import load_corpus, split
+    from charbot.corpus import load_corpus
     from charbot.resources import shipped_dir
-    from charbot.trainer import Trainer, validation_layout
+    from charbot.streams import split, validation_layout
+    from charbot.trainer import Trainer
 
     data = checkpoint.load(args.source)
     corpus = load_corpus(data.train_config.corpus)
     if corpus.sha256 != data.config["corpus"]["sha256"]:
         print(f"{args.source} was trained on another version of the corpus", file=sys.stderr)
         return 1
-    ids = np.asarray(data.vocab.ids_from_text(corpus.text), np.int32)
-    _, val_ids = split(ids, data.train_config.val_fraction)
-    layout = validation_layout(val_ids, data.train_config.batch_size, data.train_config.seq_len)
+    _, val_ids = split(corpus.ids(), data.train_config.val_fraction)
+    layout = validation_layout(val_ids, data.train_config.batch_size, data.train_config.seq_len, max_chars=0)
     trainer = Trainer(data.model_config, data.train_config, total_steps=1)
 
     def loss_with(weights) -> float:

@@ -13,8 +13,9 @@ from charbot.distribute import place, split_cpu
 split_cpu(2)
 
 from charbot.config import ModelConfig, TrainConfig  # noqa: E402
-from charbot.corpus import lay_out, load_corpus  # noqa: E402
+from charbot.corpus import load_corpus  # noqa: E402
 from charbot.distribute import from_replicas, to_replicas  # noqa: E402
+from charbot.streams import lay_out  # noqa: E402
 from charbot.training import train  # noqa: E402
 
 MODEL = ModelConfig(embedding_dim=8, rnn_units=24, num_layers=2, dropout=0.2)
@@ -37,6 +38,26 @@ def layout_rows(mirrored):
     return windows
 
 
+def resume_losing_slots(corpus, out, placement):
+    """A real divergence for the tolerance to refuse: a resume that loses Adam's moment estimates."""
+    from charbot.trainer import Trainer
+
+    restore = Trainer.restore
+
+    def losing(self, data):
+        states = restore(self, data)
+        for variable in self.optimizer.variables:
+            if "momentum" in variable.path or "velocity" in variable.path:
+                variable.assign(np.zeros(variable.shape, np.float32))
+        return states
+
+    Trainer.restore = losing
+    try:
+        return train(corpus, MODEL, TRAIN, out, resume=True, placement=placement)
+    finally:
+        Trainer.restore = restore
+
+
 def main(corpus_path: str, work: str) -> None:
     work_dir = Path(work)
     shutil.rmtree(work_dir, ignore_errors=True)
@@ -45,11 +66,14 @@ def main(corpus_path: str, work: str) -> None:
     results = {"replicas": mirrored.replicas, "layout": layout_rows(mirrored.strategy)}
     results["one"] = losses(train(corpus, MODEL, TRAIN, work_dir / "one", placement=one))
     results["two"] = losses(train(corpus, MODEL, TRAIN, work_dir / "two", placement=mirrored))
-    # Stop mid-epoch on two replicas, resume on two; stop on two, resume on one.
-    train(corpus, MODEL, TRAIN, work_dir / "resume2", placement=mirrored, max_windows=7)
+    # Stop mid-epoch on two replicas once; copies of that run folder resume on two, on one, and on one
+    # with a resume bug.
+    train(corpus, MODEL, TRAIN, work_dir / "stopped", placement=mirrored, max_windows=7)
+    for name in ("resume2", "resume1", "broken"):
+        shutil.copytree(work_dir / "stopped", work_dir / name)
     results["resumed_two"] = losses(train(corpus, MODEL, TRAIN, work_dir / "resume2", resume=True, placement=mirrored))
-    train(corpus, MODEL, TRAIN, work_dir / "resume1", placement=mirrored, max_windows=7)
     results["resumed_one"] = losses(train(corpus, MODEL, TRAIN, work_dir / "resume1", resume=True, placement=one))
+    results["lost_slots"] = losses(resume_losing_slots(corpus, work_dir / "broken", one))
     state = to_replicas(mirrored.strategy, np.arange(12, dtype=np.float32).reshape(4, 3))
     results["gathered"] = from_replicas(mirrored.strategy, state).tolist()
     print(json.dumps(results))

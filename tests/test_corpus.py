@@ -3,9 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from charbot.corpus import (
-    build_shakespeare, lay_out, load_corpus, manifest_path, sha256_text, shakespeare_from_markdown, split,
-)
+from charbot.corpus import build_shakespeare, load_corpus, manifest_path, sha256_text, shakespeare_from_markdown
+from charbot.streams import split
 from charbot.errors import CharbotError
 
 MARKDOWN = """# A Play of Our Own
@@ -95,34 +94,10 @@ def test_unknown_catalogue_name():
         load_corpus("sonnets")
 
 
-def test_split_keeps_the_tail_for_validation():
-    ids = np.arange(100)
-    train, val = split(ids, 0.1)
-    assert list(train) == list(range(90)) and list(val) == list(range(90, 100))
-
-
-def test_layout_continues_each_stream_from_window_to_window():
-    ids = np.arange(1000, dtype=np.int32)
-    layout = lay_out(ids, batch_size=4, seq_len=10)
-    assert layout.num_windows == (999 // 4) // 10
-    for k in range(layout.num_windows - 1):
-        x, y = layout.window(k)
-        x_next, _ = layout.window(k + 1)
-        assert (x_next[:, 0] == x[:, -1] + 1).all()  # row i of window k+1 starts where row i of k ended
-        assert (y == x + 1).all()  # targets are the next characters
-    # The streams are disjoint, contiguous slices of the text, in order.
-    assert (layout.inputs[1:, 0] == layout.inputs[:-1, -1] + 1).all()
-
-
-def test_layout_refuses_a_split_too_small_and_names_the_settings():
-    with pytest.raises(CharbotError, match="--batch-size 64 x --seq-len 128.*lower --batch-size or --seq-len"):
-        lay_out(np.arange(5000), batch_size=64, seq_len=128)
-
-
 def test_a_corpus_of_several_files_folder_glob_and_list(tmp_path):
     import os
 
-    from charbot.corpus import load_corpus, sha256_text, split
+    from charbot.corpus import load_corpus, sha256_text
 
     folder = tmp_path / "texts"
     (folder / "b").mkdir(parents=True)

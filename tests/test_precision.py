@@ -37,6 +37,15 @@ def test_an_explicit_precision_is_kept_and_a_bad_one_refused():
         choose("half", [], set())
 
 
+def test_bfloat16_asked_for_on_a_cpu_without_it_says_it_is_slower():
+    chosen, why = choose("bfloat16", [], {"avx2", "fma"})
+    assert chosen == "bfloat16"
+    assert why == ("asked for with --precision, but this CPU has no native bfloat16 (no avx512_bf16 or amx_bf16 "
+                   "flag): it is emulated, slower than float32")
+    assert choose("bfloat16", [], {"avx512_bf16"}) == ("bfloat16", "asked for with --precision")
+    assert choose("bfloat16", [(8, 0)], set()) == ("bfloat16", "asked for with --precision")
+
+
 def test_cpu_flags_from_cpuinfo(tmp_path):
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9B14\nflags\t\t: fpu avx512f avx512_bf16\n\n"
@@ -60,6 +69,6 @@ def test_mixed_precision_trains_close_to_float32_and_is_recorded(tmp_path, play_
     saved = json.loads((tmp_path / precision / "latest" / "config.json").read_text())
     assert saved["training"]["precision"] == precision
     metrics = checkpoint.load(tmp_path / precision / "latest").metrics
-    assert metrics["precision"] == precision and metrics["precision_reason"] == "asked for with --precision"
+    assert metrics["precision"] == precision and metrics["precision_reason"].startswith("asked for with --precision")
     weights = checkpoint.load(tmp_path / precision / "best").weights
     assert all(w.dtype == np.float32 for w in weights.values())  # variables stay float32

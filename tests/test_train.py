@@ -119,3 +119,18 @@ def test_a_diverging_run_stops_with_one_line_and_keeps_its_checkpoints(tmp_path,
     assert (out / "latest" / "manifest.json").read_bytes() == before
     resumed = train(corpus, TINY_MODEL, TINY_TRAIN, out, resume=True)  # the sane run still resumes
     assert len(resumed.history) == 2
+
+
+def test_val_chars_bounds_what_validation_scores_and_is_recorded(tmp_path, play_file):
+    corpus = load_corpus(str(play_file))
+    runs = {}
+    for val_chars in (0, 128):
+        config = dataclasses.replace(TINY_TRAIN, epochs=1, max_steps=5, val_chars=val_chars)
+        train(corpus, TINY_MODEL, config, tmp_path / str(val_chars))
+        runs[val_chars] = checkpoint.load(tmp_path / str(val_chars) / "latest")
+    whole, bounded = runs[0].metrics, runs[128].metrics
+    assert whole["val_chars"] == bounded["val_chars"] == 873  # the split itself is the same
+    assert bounded["val_scored_chars"] == 128 and whole["val_scored_chars"] == 4 * (872 // 4)
+    assert runs[128].train_config.val_chars == 128
+    assert bounded["epochs"][0]["train_loss"] == whole["epochs"][0]["train_loss"]
+    assert bounded["epochs"][0]["val_loss"] != whole["epochs"][0]["val_loss"]
