@@ -11,14 +11,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def machine_line() -> str:
     """The CPU by name, its cores and native bfloat16, the GPUs, and the software; TensorFlow loaded quietly."""
-    from charbot.hardware import cpu_flags, machine
-    from charbot.precision import NATIVE_BF16_FLAGS
+    import os
+
+    from charbot.hardware import machine
     from charbot.tfload import load_tensorflow
 
     load_tensorflow()
     m = machine()
-    bf16 = "native bfloat16" if set(NATIVE_BF16_FLAGS) & cpu_flags() else "no native bfloat16"
-    return (f"{m['cpu']} ({m['processor']}), {m['cpu_count']} cores, {bf16}, GPUs: {m['gpus'] or 'none'}; "
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    kernels = f" (oneDNN capped at {isa} by ONEDNN_MAX_CPU_ISA)" if isa else ""
+    return (f"{m['cpu']} ({m['processor']}), {m['cpu_count']} cores, {m['cpu_class']}{kernels}, "
+            f"GPUs: {m['gpus'] or 'none'}; "
             f"{platform.system()}, Python {platform.python_version()}, TensorFlow {m['tensorflow']}")
 
 

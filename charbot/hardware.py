@@ -31,6 +31,17 @@ def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
     return set((_cpuinfo_field(("flags", "Features"), cpuinfo) or "").split())
 
 
+def cpu_class(flags: set[str]) -> str:
+    """The class of x86-64 CPU that decides which kernels run: what charbot's figures are quoted by."""
+    if flags & {"avx512_bf16", "amx_bf16"}:
+        return "AVX-512 with native bfloat16"
+    if "avx512f" in flags:
+        return "AVX-512, no native bfloat16"
+    if "avx2" in flags:
+        return "AVX2, no AVX-512"
+    return "no AVX2" if flags else "unknown (no CPU flags readable)"
+
+
 def cpu_model(cpuinfo: Path = CPUINFO) -> str:
     """The CPU's marketing name, e.g. 'AMD EPYC 9B14'; the platform's processor string elsewhere."""
     return _cpuinfo_field(("model name",), cpuinfo) or platform.processor() or platform.machine()
@@ -44,6 +55,7 @@ def machine() -> dict:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu": cpu_model(),
+        "cpu_class": cpu_class(cpu_flags()),
         "cpu_count": os.cpu_count(),
         "tensorflow": tf.__version__,
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],

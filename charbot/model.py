@@ -118,13 +118,33 @@ class CharModel(keras.Model):
         rate = self.config.dropout
         if not training or rate <= 0.0 or seed is None:
             return x
-        # Stateless masks derived from (seed, layer): a resumed run draws exactly the same masks, and
-        # each replica takes its rows of the global batch's masks, so any replica count agrees.
-        layer_seed = tf.stack([seed[0], seed[1] * 131 + layer_index])
+        # Masks are a pure function of (seed, layer, time step, row of the global batch, unit): a resumed
+        # run draws exactly the same masks, each replica computes only its rows, and the plain graph and
+        # XLA draw the same numbers (integer hashing, where TensorFlow's stateless generators do not).
         shape = tf.shape(x)
-        first, total = rows if rows is not None else (0, shape[1])
-        noise = tf.random.stateless_uniform([shape[0], total, shape[2]], layer_seed)[:, first : first + shape[1]]
+        first = rows[0] if rows is not None else 0
+        noise = hashed_uniform(shape, [seed[0], seed[1] * 131 + layer_index], first)
         return tf.where(noise >= rate, x / (1.0 - rate), tf.zeros_like(x))
+
+
+def _mix(x):
+    """murmur3's 32-bit finaliser: every input bit moves every output bit."""
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16)) * tf.constant(0x85EBCA6B, tf.uint32)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 13)) * tf.constant(0xC2B2AE35, tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+
+
+def hashed_uniform(shape, seed, first_row=0):
+    """Uniform [0, 1) noise of `shape` [time, rows, units], rows numbered from `first_row`, from `seed`
+    (two int32 words): element (t, r, u) depends on nothing else."""
+    word = lambda v: tf.bitcast(tf.cast(v, tf.int32), tf.uint32)  # noqa: E731
+    key = _mix(word(seed[0]) * tf.constant(0x9E3779B1, tf.uint32) + _mix(word(seed[1])))
+    steps = _mix(key + word(tf.range(shape[0])) * tf.constant(0x9E3779B1, tf.uint32))
+    rows = word(tf.range(shape[1])) + word(first_row)
+    cells = _mix(steps[:, None] ^ (rows[None, :] * tf.constant(0x85EBCA77, tf.uint32)))
+    units = word(tf.range(shape[2])) * tf.constant(0xC2B2AE3D, tf.uint32)
+    bits = _mix(cells[:, :, None] + units[None, None, :])
+    return tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) * (1.0 / (1 << 24))
 
 
 def build_model(config: ModelConfig, precision: str = "float32", layerwise: bool | None = None) -> CharModel:

@@ -46,8 +46,9 @@ class RichReporter:
             f"{train_config.seq_len}{where}",
             highlight=False,
         )
+        step = "; the training step XLA-compiled (faster on this CPU)" if info.get("xla") else ""
         self.console.print(f"precision {info['precision']}: {escape(info['precision_reason'])}; "
-                           f"{escape(info['placement'])}", highlight=False)
+                           f"{escape(info['placement'])}{step}", highlight=False)
 
     def on_reading(self, what, done, total):
         """The corpus being scanned or encoded into its cache: a bar for corpora of 50 MB or more."""

@@ -151,7 +151,8 @@ class _Run:
                      "train_chars": int(train_ids.size), "val_chars": int(val_ids.size),
                      "val_scored_chars": self.val_layout.characters,
                      "precision": precision, "precision_reason": why, "strategy": placement.name,
-                     "replicas": placement.replicas, "placement": placement.description}
+                     "replicas": placement.replicas, "placement": placement.description,
+                     "xla": self.trainer.xla}
         self.sample = sample
         self.log = RunLog(out / "logs") if placement.is_chief else None
 
