@@ -77,6 +77,8 @@ def rows(data: checkpoint.CheckpointData) -> list[tuple[str, str]]:
 def _stop_story(metrics: dict) -> str:
     """'stopped: finished', with every interruption the run was resumed from and the shipper's note."""
     story = f"stopped: {metrics.get('stopped', '?')}"
+    if metrics.get("stop_reason"):
+        story += f", {metrics['stop_reason']}"
     stops = metrics.get("interruptions") or []
     if metrics.get("stopped") == "interrupted":
         stops = stops[:-1]  # the last stop is where the run stands now, not one it was resumed from

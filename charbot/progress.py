@@ -110,7 +110,7 @@ class RichReporter:
         self._stop_bar()
         if not result.history:
             return
-        table = Table(title=f"training {result.stopped} after {result.seconds:,.0f} s")
+        table = Table(title=f"training ended after {result.seconds:,.0f} s: {escape(result.reason)}")
         for column in ("epoch", "train loss", "val loss", "val bits/char", "chars/s"):
             table.add_column(column, justify="right")
         for r in result.history:

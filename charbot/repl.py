@@ -21,7 +21,7 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 from rich.console import Console
 
-from charbot import commands, sessions
+from charbot import commands, sessions, toolbar
 from charbot.config import SampleConfig
 from charbot.errors import CharbotError
 from charbot.render import Renderer, count
@@ -149,21 +149,35 @@ class Chat:
             ended = {"stop": "", "length": " · length limit", "interrupted": " · stopped"}[turn.stopped_by]
             self.renderer.note(f"seed {turn.seed} · {len(turn.reply)} chars · {session.last_speed:,.0f} chars/s{ended}")
 
-    def toolbar(self):
+    def toolbar(self, width: int | None = None):
+        """The bottom toolbar, fitted to `width` columns (default: the terminal's)."""
         if self.loader.error and self._session is None:
             return HTML("<b>model failed to load</b>: <style fg='ansired'>{}</style>").format(self.loader.error)
         if not self.loader.ready.is_set():
             return HTML("<b>charbot</b> · loading the model…")
         session = self.session  # ready: the session is made now, so the toolbar shows its settings
-        parts = [f"<b>{escape(session.model_name)}</b>", *map(escape, show_settings(session.settings)),
-                 f"memory {session.memory_chars:,}"]
-        if session.speaker:
-            parts.insert(1, f"{escape(session.speaker)} → {escape(session.addressee or 'anyone')}")
-        if session.last_speed:
-            parts.append(f"{session.last_speed:,.0f} ch/s")
-        if session.heat:
-            parts.append("heat on")
-        return HTML(" · ".join(parts))
+        return toolbar.render(toolbar_fields(session), width or toolbar.terminal_width())
+
+
+# How long each setting stays on a narrow toolbar: temperature and length with the model, then the rest.
+_SETTING_PRIORITY = {"temperature": toolbar.FIRST, "max_chars": toolbar.FIRST, "top_k": 1, "top_p": 1, "min_p": 1,
+                     "seed": 2, "stop": 3}
+
+
+def toolbar_fields(session) -> list[toolbar.Field]:
+    """The session's toolbar fields in order, each with its priority (see `charbot.toolbar`)."""
+    name = session.model_name
+    fields = [toolbar.Field(name, short=name.rsplit("/", 1)[-1], bold=True)]
+    if session.speaker:
+        to = session.addressee or "anyone"
+        fields.append(toolbar.Field(f"{session.speaker} → {to}", short=f"{session.speaker}→{to}"))
+    fields += [toolbar.Field(text, _SETTING_PRIORITY[field]) for field, text in show_settings(session.settings)]
+    fields.append(toolbar.Field(f"memory {session.memory_chars:,}", 3, short=f"mem {session.memory_chars:,}"))
+    if session.last_speed:
+        fields.append(toolbar.Field(f"{session.last_speed:,.0f} ch/s", 4))
+    if session.heat:
+        fields.append(toolbar.Field("heat on", 4))
+    return fields
 
 
 def model_name(data) -> str:

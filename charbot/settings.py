@@ -135,7 +135,7 @@ def settings_from_args(args) -> SampleConfig:
     return SampleConfig(**{s.field: getattr(args, s.field) for s in SETTINGS if hasattr(args, s.field)})
 
 
-def show_settings(settings) -> list[str]:
-    """`label value` for the settings of a SampleConfig, as the toolbar shows them."""
+def show_settings(settings) -> list[tuple[str, str]]:
+    """(field, `label value`) for the settings of a SampleConfig that the toolbar shows."""
     shown = [(s, s.show(getattr(settings, s.field))) for s in SETTINGS]
-    return [f"{s.label} {text}" for s, text in shown if s.always_shown or text != "off"]
+    return [(s.field, f"{s.label} {text}") for s, text in shown if s.always_shown or text != "off"]

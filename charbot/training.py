@@ -40,8 +40,17 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     best_val_loss: float = math.inf
     best_epoch: int = 0
-    stopped: str = "finished"  # finished | early-stopped | budget | interrupted (metrics.json: or in progress)
+    stopped: str = "finished"  # finished | early-stopped | budget | max-steps | interrupted (metrics: or in progress)
+    reason: str = ""  # what stopped it, in words: "all 20 epochs done", "--max-steps 3 reached", "Ctrl-C", ...
     seconds: float = 0.0
+
+
+def _reason(stopped: str, config: TrainConfig) -> str:
+    """What stopped a run that was not interrupted, in words."""
+    return {"finished": f"all {config.epochs} epochs done" if config.epochs > 1 else "its one epoch done",
+            "early-stopped": f"validation did not improve for {config.patience} epochs (--patience)",
+            "budget": f"--budget {config.budget_seconds:g} s used up",
+            "max-steps": f"--max-steps {config.max_steps} reached"}[stopped]
 
 
 class _StopFlag:
@@ -52,6 +61,7 @@ class _StopFlag:
 
     def __init__(self):
         self.requested = False
+        self.by = ""  # "Ctrl-C" or "SIGTERM" once a signal asked
         self._previous = {}
 
     def __enter__(self):
@@ -62,6 +72,7 @@ class _StopFlag:
         if self.requested:  # a second Ctrl-C while saving: give up the old way
             raise KeyboardInterrupt
         self.requested = True
+        self.by = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
 
     def __exit__(self, *exc):
         for number, previous in self._previous.items():
@@ -163,8 +174,9 @@ class _Run:
         stopped = result.stopped
         if stopped == "finished" and position.epoch < self.train_config.epochs:
             stopped = "in progress"  # saved mid-run (best/ at its epoch, latest/ after each epoch)
+        reason = result.reason or (_reason(stopped, self.train_config) if stopped != "in progress" else "")
         return {**self.info, "epochs": result.history, "best": best, "wall_seconds": position.elapsed,
-                "stopped": stopped, "interruptions": position.stops}
+                "stopped": stopped, "stop_reason": reason, "interruptions": position.stops}
 
     def save(self, name: str, with_position: bool) -> None:
         """Write `out/name` (every worker joins in gathering the state; only the chief writes)."""
@@ -195,18 +207,21 @@ class _Run:
             self.report("window", window=position.window, loss=loss, chars_per_second=chars / seconds)
             if self.log:
                 self.log.window(position.epoch * self.windows + position.window, loss)
-            if stop.requested or self.over_budget(seconds) or (max_windows and windows_run >= max_windows):
+            if stop.requested or self.limit_reached(seconds) or (max_windows and windows_run >= max_windows):
                 break
         seconds = time.perf_counter() - epoch_start
         position.elapsed += seconds
         return chars / max(1e-9, seconds)
 
-    def over_budget(self, running: float = 0.0) -> bool:
-        """Whether --budget seconds or --max-steps windows are used up (`running`: seconds not yet counted)."""
+    def limit_reached(self, running: float = 0.0) -> str | None:
+        """"max-steps" or "budget" when --max-steps windows or --budget seconds are used up, else None
+        (`running`: seconds not yet counted)."""
         config, position = self.train_config, self.position
-        steps = position.epoch * self.windows + position.window
-        return ((bool(config.budget_seconds) and position.elapsed + running >= config.budget_seconds)
-                or (bool(config.max_steps) and steps >= config.max_steps))
+        if config.max_steps and position.epoch * self.windows + position.window >= config.max_steps:
+            return "max-steps"
+        if config.budget_seconds and position.elapsed + running >= config.budget_seconds:
+            return "budget"
+        return None
 
     def end_epoch(self, chars_per_second: float) -> None:
         """Validate, record the epoch, keep the best, and decide whether the run stops here."""
@@ -240,8 +255,8 @@ class _Run:
             position.bad_epochs += 1
         position.epoch, position.window, position.epoch_losses = position.epoch + 1, 0, []
         self.states = self.trainer.zero_state()
-        if self.over_budget():
-            result.stopped = "budget"
+        if limit := self.limit_reached():
+            result.stopped = limit
         elif position.bad_epochs >= self.train_config.patience:
             result.stopped = "early-stopped"
         if improved:
@@ -249,8 +264,8 @@ class _Run:
         self.save("latest", with_position=True)
         self.report("epoch_end", record=record, improved=improved, model=self.trainer.model, vocab=self.vocab)
 
-    def interrupt(self) -> None:
-        self.result.stopped = "interrupted"
+    def interrupt(self, by: str) -> None:
+        self.result.stopped, self.result.reason = "interrupted", by
         position = self.position
         position.stops.append({"epoch": position.epoch + 1, "window": position.window, "seconds": position.elapsed})
         self.save("latest", with_position=True)
@@ -296,14 +311,15 @@ def _train(corpus, model_config, train_config, out: Path, resume, reporter, max_
         while position.epoch < run.train_config.epochs and result.stopped == "finished":
             run.report("epoch_start", epoch=position.epoch + 1, window=position.window)
             speed = run.train_epoch(stop, max_windows)
-            if position.window < run.windows and not run.over_budget():
-                run.interrupt()
+            if position.window < run.windows and not run.limit_reached():
+                run.interrupt(stop.by or "a stop after max_windows, asked for from Python")
                 break
             run.end_epoch(speed)  # an epoch ended, or the budget ran out
             if stop.requested and result.stopped == "finished":
-                run.interrupt()
+                run.interrupt(stop.by)
     result.best_val_loss, result.best_epoch = position.best_val_loss, position.best_epoch
     result.seconds = position.elapsed
+    result.reason = result.reason or _reason(result.stopped, run.train_config)
     if run.log:
         run.log.close()
     run.report("end", result=result, out=run.out)

@@ -121,6 +121,7 @@ def test_train_then_resume_from_the_command_line(tmp_path, play_file):
               "--rnn-units", "16", "--num-layers", "1", "--embedding-dim", "8"]
     first = charbot(*common, "--epochs", "1")
     assert first.returncode == 0, first.stderr
+    assert "training ended after" in first.stdout and ": its one epoch done" in first.stdout
     again = charbot(*common, "--epochs", "1")
     assert again.returncode == 1 and "add --resume" in again.stderr
     resumed = charbot("train", "--corpus", str(play_file), "--out", str(out), "--resume")
@@ -155,6 +156,8 @@ def test_ctrl_c_during_training_saves_a_resumable_checkpoint_and_exits_0(tmp_pat
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     assert "continue with --resume" in stdout
+    assert "training ended after" in stdout and ": Ctrl-C" in stdout  # what stopped it, in the summary
+    assert checkpoint.load(out / "latest").metrics["stop_reason"] == "Ctrl-C"
     resume = checkpoint.load(out / "latest", with_resume=True).resume
     assert resume["epoch"] >= 1
     assert not list(tmp_path.glob("run/.*"))  # no half-written temporary folders

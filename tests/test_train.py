@@ -53,7 +53,8 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path, play_fil
     assert [(s["epoch"], s["window"]) for s in split_run.metrics["interruptions"]] == [(1, 7)]
     assert checkpoint.load(tmp_path / "straight" / "latest").metrics["interruptions"] == []
     training_row = dict(describe.rows(split_run))["training"]
-    assert "stopped: finished (interrupted at epoch 1 window 7; resumed with --resume)" in training_row
+    assert ("stopped: finished, all 2 epochs done (interrupted at epoch 1 window 7; resumed with --resume)"
+            in training_row)
     for name in one:
         np.testing.assert_allclose(one[name], two[name], rtol=1e-4, atol=1e-5)
 
@@ -67,6 +68,7 @@ def test_early_stopping_and_best_checkpoint_kept_apart(tmp_path):
     result = train(load_corpus(str(path)), ModelConfig(embedding_dim=8, rnn_units=16, num_layers=1, dropout=0.0),
                    config, tmp_path / "run")
     assert result.stopped == "early-stopped"
+    assert result.reason == "validation did not improve for 2 epochs (--patience)"
     assert len(result.history) == result.best_epoch + 2
     best = checkpoint.load(tmp_path / "run" / "best").metrics
     assert best["best"]["val_loss"] == pytest.approx(result.best_val_loss)
@@ -102,7 +104,9 @@ def test_resume_on_another_corpus_is_refused(tmp_path, tiny_run):
 def test_max_steps_stops_after_that_many_windows_and_validates(tmp_path, play_file):
     config = TrainConfig(batch_size=4, seq_len=16, epochs=5, learning_rate=0.01, warmup_steps=2, max_steps=9)
     result = train(load_corpus(str(play_file)), TINY_MODEL, config, tmp_path / "run")
-    assert result.stopped == "budget"
+    # The step count stopped it, and says so (not "budget", which is --budget seconds).
+    assert (result.stopped, result.reason) == ("max-steps", "--max-steps 9 reached")
+    assert checkpoint.load(tmp_path / "run" / "latest").metrics["stop_reason"] == "--max-steps 9 reached"
     assert len(result.history) == 1 and result.history[0]["windows"] == 9
     assert checkpoint.load(tmp_path / "run" / "best").metrics["best"]["val_loss"] == result.best_val_loss
 
@@ -134,3 +138,10 @@ def test_val_chars_bounds_what_validation_scores_and_is_recorded(tmp_path, play_
     assert runs[128].train_config.val_chars == 128
     assert bounded["epochs"][0]["train_loss"] == whole["epochs"][0]["train_loss"]
     assert bounded["epochs"][0]["val_loss"] != whole["epochs"][0]["val_loss"]
+
+
+def test_a_budget_stop_names_the_budget(tmp_path, play_file):
+    config = TrainConfig(batch_size=4, seq_len=16, epochs=50, learning_rate=0.01, warmup_steps=2, budget_seconds=0.01)
+    result = train(load_corpus(str(play_file)), TINY_MODEL, config, tmp_path / "run")
+    assert (result.stopped, result.reason) == ("budget", "--budget 0.01 s used up")
+    assert len(result.history) == 1
