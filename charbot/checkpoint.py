@@ -31,7 +31,7 @@ import numpy as np
 from charbot import __version__
 from charbot.config import ModelConfig, TrainConfig
 from charbot.errors import CharbotError
-from charbot.resources import write_synced
+from charbot.resources import write_failure, write_synced
 from charbot.vocab import Vocabulary
 
 MANIFEST = "manifest.json"
@@ -74,8 +74,12 @@ def save(
     resume: dict | None = None,
     resume_arrays: dict[str, np.ndarray] | None = None,
     float16: bool = False,
+    then: str = "then run again",
 ) -> None:
-    """Write a checkpoint folder atomically (replacing any folder already at `path`)."""
+    """Write a checkpoint folder atomically (replacing any folder already at `path`).
+
+    Args:
+        then: what to do once space is freed, for the one line a full disk gives."""
     path = Path(path)
     if float16:
         weights = {name: value.astype(np.float16) for name, value in weights.items()}
@@ -101,9 +105,13 @@ def save(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for name, data in files.items():
-        write_synced(tmp / name, data)
+    try:
+        tmp.mkdir()
+        for name, data in files.items():
+            write_synced(tmp / name, data)
+    except OSError as error:  # a full disk: the half-written folder goes, what was at `path` stays
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CharbotError(write_failure(error, path, "checkpoint", then)) from None
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
     if path.exists():
         os.replace(path, old)

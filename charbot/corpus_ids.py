@@ -15,7 +15,6 @@ lay out or train, and imports no TensorFlow.
 from __future__ import annotations
 
 import codecs
-import errno
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from charbot.errors import CharbotError
-from charbot.resources import cache_dir
+from charbot.resources import cache_dir, write_failure
 
 CHUNK_BYTES = 8 << 20
 Progress = Callable[[str, int, int], None]  # (what, bytes done, bytes in all)
@@ -196,10 +195,8 @@ def _build(path: Path, found: Scan, paths, end_with_newline, dtype, progress) ->
         os.replace(tmp, path)
     except OSError as error:
         tmp.unlink(missing_ok=True)
-        if error.errno == errno.ENOSPC:
-            raise CharbotError(f"no space left on the disk while writing the corpus cache {path}: free "
-                               "some space, or point XDG_CACHE_HOME at a larger disk") from None
-        raise CharbotError(f"cannot write the corpus cache {path}: {error.strerror}") from None
+        raise CharbotError(write_failure(error, path, "corpus cache",
+                                         "or point XDG_CACHE_HOME at a larger disk")) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

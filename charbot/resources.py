@@ -7,6 +7,7 @@ editable install sees edits at once; an installed wheel falls back to the packag
 
 from __future__ import annotations
 
+import errno
 import os
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,13 @@ def data_dir() -> Path:
     """Per-user data folder (chat history)."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "charbot"
+
+
+def write_failure(error: OSError, path: Path, what: str, then: str = "then run again") -> str:
+    """The one line for a write that failed: a full disk says so and what to do."""
+    if error.errno == errno.ENOSPC:
+        return f"no space left on the disk while writing the {what} {path}: free some space, {then}"
+    return f"cannot write the {what} {path}: {error.strerror or error}"
 
 
 def write_synced(path: Path, data: bytes) -> None:

@@ -187,6 +187,7 @@ class _Run:
             self.out / name, weights=checkpoint.model_weights(self.trainer.model), model_config=self.model_config,
             train_config=self.train_config, vocab=self.vocab, corpus=self.corpus_info, metrics=self.metrics(),
             resume=self.position.to_json() if with_position else None, resume_arrays=arrays,
+            then="then continue with --resume" if (self.out / "latest").exists() else "then run again",
         )
 
     def train_epoch(self, stop: "_StopFlag", max_windows: int | None) -> float:

@@ -232,3 +232,21 @@ def test_train_on_a_folder_records_each_file(tmp_path):
     assert done.returncode == 0, done.stderr
     info = charbot("info", str(tmp_path / "run")).stdout
     assert f"{folder / 'one.txt'} (" in info and f"{folder / 'two.txt'} (" in info and "2-files" in info
+
+
+def test_a_really_full_disk_while_training_is_one_line_and_leaves_no_partial_folder(tmp_path, play_file):
+    disk = tmp_path / "small"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=150k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        result = charbot("train", "--corpus", str(play_file), "--out", str(disk / "run"), "--rnn-units", "64",
+                         "--max-steps", "3", "--batch-size", "4", "--seq-len", "16")
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines() == [
+            f"charbot: error: no space left on the disk while writing the checkpoint {disk / 'run' / 'best'}: "
+            "free some space, then run again"]
+        assert not [p for p in (disk / "run").iterdir() if p.name.startswith(".")]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

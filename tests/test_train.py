@@ -145,3 +145,29 @@ def test_a_budget_stop_names_the_budget(tmp_path, play_file):
     result = train(load_corpus(str(play_file)), TINY_MODEL, config, tmp_path / "run")
     assert (result.stopped, result.reason) == ("budget", "--budget 0.01 s used up")
     assert len(result.history) == 1
+
+
+def test_a_full_disk_while_saving_is_one_line_keeps_the_last_checkpoint_and_resumes(tmp_path, play_file, monkeypatch):
+    import errno
+
+    corpus, out = load_corpus(str(play_file)), tmp_path / "run"
+    train(corpus, TINY_MODEL, TINY_TRAIN, out, max_windows=7)  # latest/ at epoch 1, window 7
+    before = checkpoint.load(out / "latest", with_resume=True)
+    real = checkpoint.write_synced
+
+    def full(path, data):
+        if path.name == "resume.npz":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(checkpoint, "write_synced", full)
+    with pytest.raises(CharbotError) as raised:
+        train(corpus, TINY_MODEL, TINY_TRAIN, out, resume=True)
+    assert str(raised.value) == (f"no space left on the disk while writing the checkpoint {out / 'latest'}: "
+                                 "free some space, then continue with --resume")
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no half-written folder
+    kept = checkpoint.load(out / "latest", with_resume=True)
+    assert kept.resume == before.resume and kept.resume["window"] == 7
+    monkeypatch.undo()  # space freed
+    resumed = train(corpus, TINY_MODEL, TINY_TRAIN, out, resume=True)
+    assert [e["epoch"] for e in resumed.history] == [1, 2]
