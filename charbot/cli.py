@@ -75,6 +75,14 @@ def _positive_float(text):
     return _float(text, lambda v: 0.0 < v < float("inf"), "a finite number above 0")
 
 
+class _Given(argparse.Action):
+    """Stores a setting and remembers that it was given: flags given win over a resumed session's."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
 def _add_sampling(parser, stop_default=None):
     """The settings table's flags (`--stop` only where `stop_default` is given), and --checkpoint."""
     sample = SampleConfig()
@@ -82,7 +90,7 @@ def _add_sampling(parser, stop_default=None):
         if setting.field == "stop" and stop_default is None:
             continue
         default = stop_default if setting.field == "stop" else getattr(sample, setting.field)
-        parser.add_argument(setting.flag, dest=setting.field, type=_typed(setting.parse), default=default,
+        parser.add_argument(setting.flag, dest=setting.field, type=_typed(setting.parse), default=default, action=_Given,
                             help=f"{setting.description} (default {setting.show(default)})")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="checkpoint folder, run folder (its best/) or shipped model name "

@@ -129,8 +129,9 @@ def _save(chat, arg):
 
     if not arg:
         raise CharbotError("/save needs a session name, e.g. /save verona (or a path)")
+    if not chat.claim(arg):
+        return
     path = sessions.save(chat.session, chat.checkpoint, arg)
-    chat.session_name = arg
     chat.renderer.note(f"saved session {arg} ({path}); it is saved after every turn from now on")
 
 

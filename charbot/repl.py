@@ -27,7 +27,7 @@ from charbot.errors import CharbotError
 from charbot.render import Renderer, count
 from charbot.resources import data_dir
 from charbot.session import Session
-from charbot.settings import settings_from_args, show_settings
+from charbot.settings import given_settings, overridden, settings_from_args, show_settings
 
 
 class ModelLoader:
@@ -95,7 +95,10 @@ class ModelLoader:
 class Chat:
     """Everything a chat turn touches: the loader, the session, the renderer."""
 
-    def __init__(self, console: Console, loader, settings: SampleConfig, session_name: str | None = None):
+    def __init__(self, console: Console, loader, settings: SampleConfig, session_name: str | None = None,
+                 given: dict | None = None):
+        """Args:
+            given: settings given on the command line; they win over those of a session loaded."""
         self.console = console
         self.renderer = Renderer(console)
         self.loader = loader
@@ -103,6 +106,8 @@ class Chat:
         self._session: Session | None = None
         self.checkpoint = None
         self.session_name = session_name  # saved after every line when set (--session, /save, /load)
+        self.given = given or {}
+        self.lock = None  # held for session_name, so that one chat at a time saves it
 
     @property
     def session(self) -> Session:
@@ -111,8 +116,11 @@ class Chat:
                 self.renderer.note("loading the model…")
             engine, self.checkpoint = self.loader.wait()
             self._session = Session(engine, model_name(self.checkpoint), settings=self.settings)
-            if self.session_name and sessions.path_for(self.session_name).is_file():
-                self.load_session(self.session_name)
+            name = self.session_name
+            if name and sessions.path_for(name).is_file():
+                self.load_session(name)
+            elif name:
+                self.claim(name)
         return self._session
 
     def load_session(self, name: str) -> None:
@@ -121,9 +129,32 @@ class Chat:
         engine, checkpoint = self.session.engine, self.checkpoint
         make = lambda settings: Session(engine, model_name(checkpoint), settings=settings)  # noqa: E731
         self._session, note = sessions.restore(document, arrays, engine, checkpoint, make)
+        self._session.settings, flags = overridden(self._session.settings, self.given)
         self.renderer.heat = self._session.heat
-        self.session_name = name
-        self.renderer.note(f"session {name}: {count(len(self._session.turns), 'turn')}" + (f"; {note}" if note else ""))
+        notes = "".join(f"; {n}" for n in (note, flags) if n)
+        self.renderer.note(f"session {name}: {count(len(self._session.turns), 'turn')}{notes}")
+        self.claim(name)
+
+    def claim(self, name: str) -> bool:
+        """Become the one writer of session `name`; if another chat is, say so and go on read-only."""
+        if self.lock is not None and self.lock.path == sessions.lock(name).path:
+            self.session_name = name
+            return True
+        try:
+            lock = sessions.lock(name, self.renderer.note).acquire()
+        except CharbotError as error:
+            self.renderer.warn(str(error))
+            self.release()
+            return False
+        self.release()
+        self.lock, self.session_name = lock, name
+        return True
+
+    def release(self) -> None:
+        """Stop being the writer of the current session (at exit, or on switching to another)."""
+        if self.lock is not None:
+            self.lock.release()
+        self.lock, self.session_name = None, None
 
     def autosave(self) -> None:
         if self.session_name and self._session is not None:
@@ -288,16 +319,21 @@ def run_chat(args) -> int:
     loader = ModelLoader(resolve(args.checkpoint)).start()  # a typo is an error now, not after loading
     settings = settings_from_args(args)
     try:
-        return _run(loader, settings, args.session)
+        return _run(loader, settings, args.session, given_settings(args))
     finally:
         loader.close()
 
 
-def _run(loader: ModelLoader, settings: SampleConfig, session_name: str | None) -> int:
-    if not sys.stdin.isatty():
-        return run_script(Chat(Console(), loader, settings, session_name), sys.stdin)
-    console = Console()
-    chat = Chat(console, loader, settings, session_name)
+def _run(loader: ModelLoader, settings: SampleConfig, session_name: str | None, given: dict) -> int:
+    chat = Chat(Console(), loader, settings, session_name, given)
+    try:
+        return run_script(chat, sys.stdin) if not sys.stdin.isatty() else _interactive(chat)
+    finally:
+        chat.release()
+
+
+def _interactive(chat: Chat) -> int:
+    console = chat.console
     console.print("[bold]charbot[/] · type a line and the model continues it · [dim]/help for commands, "
                   "Ctrl-D to quit[/]", highlight=False)
     prompt_session = PromptSession(

@@ -1,9 +1,10 @@
-"""One run folder, one trainer: a lock file in the run folder holding the trainer's pid and host.
+"""One writer per file: a lock file holding the writer's pid and host. A run folder has one trainer
+(`RunLock`, `OUT/train.lock`); a chat session has one chat (`NAME.lock` beside `NAME.json`).
 
-A second `charbot train` on the same folder refuses in one line naming the process that holds it. A
-lock whose process is gone (a crash, a kill -9) is stale and is taken over with a note. A lock held
-on another host cannot be checked from here, so it is refused with the file to delete if it is stale.
-This module knows nothing about training.
+A second writer is refused in one line naming the process that holds the lock. A lock whose process
+is gone (a crash, a kill -9) is stale and is taken over with a note. A lock held on another host
+cannot be checked from here, so it is refused with the file to delete if it is stale. This module
+knows nothing about training or chat.
 """
 
 from __future__ import annotations
@@ -28,15 +29,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class RunLock:
-    """`with RunLock(out, note)`: hold `out/train.lock` for the block; `note(text)` hears of a takeover."""
+class PidLock:
+    """Hold the lock file `path` between `acquire()` and `release()` (or for a `with` block).
 
-    def __init__(self, out: Path, note=None):
-        self.path = Path(out) / LOCK_NAME
+    Args:
+        held: how a refusal begins, before "process PID", e.g. "session scene is open in".
+        advice: what to do instead, ending the refusal.
+        holder: what the holding process is called, e.g. "run" or "chat".
+        note: hears of a stale lock taken over.
+    """
+
+    def __init__(self, path: Path, held: str, advice: str, holder: str, note=None):
+        self.path, self.held, self.advice, self.holder = Path(path), held, advice, holder
         self.note = note or (lambda text: None)
         self.mine = {"pid": os.getpid(), "host": socket.gethostname()}
 
-    def __enter__(self) -> "RunLock":
+    def acquire(self) -> "PidLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):  # a second try after removing a stale lock
             try:
@@ -47,7 +55,9 @@ class RunLock:
             with os.fdopen(handle, "w") as file:
                 json.dump(self.mine, file)
             return self
-        raise CharbotError(f"{self.path.parent} is locked by another trainer that started at the same moment; try again")
+        raise CharbotError(f"{self.path} was taken by another process at the same moment; try again")
+
+    __enter__ = acquire
 
     def _clear_stale(self) -> None:
         try:
@@ -60,18 +70,26 @@ class RunLock:
             self.path.unlink(missing_ok=True)
             return
         if host != self.mine["host"]:
-            raise CharbotError(f"{self.path.parent} is being trained by process {pid} on {host}; if that run is "
-                               f"over, delete {self.path}")
+            raise CharbotError(f"{self.held} process {pid} on {host}; if that {self.holder} is over, delete "
+                               f"{self.path}")
         if _alive(pid):
-            raise CharbotError(f"{self.path.parent} is being trained by process {pid}: wait for it, stop it, "
-                               f"or pick another --out")
-        self.note(f"taking over the lock of process {pid}, which is gone (a crashed or killed run)")
+            raise CharbotError(f"{self.held} process {pid}: {self.advice}")
+        self.note(f"taking over the lock of process {pid}, which is gone (a crashed or killed {self.holder})")
         self.path.unlink(missing_ok=True)
 
-    def __exit__(self, *exc) -> bool:
+    def release(self) -> None:
         try:
             if json.loads(self.path.read_text(encoding="utf-8")) == self.mine:
                 self.path.unlink()
         except (OSError, ValueError):
             pass
+
+    def __exit__(self, *exc) -> bool:
+        self.release()
         return False
+
+
+def RunLock(out: Path, note=None) -> PidLock:  # noqa: N802 (it was a class; callers use it as one)
+    """`with RunLock(out, note)`: one trainer for the run folder `out`."""
+    return PidLock(Path(out) / LOCK_NAME, f"{Path(out)} is being trained by",
+                   "wait for it, stop it, or pick another --out", "run", note)

@@ -23,6 +23,7 @@ import numpy as np
 
 from charbot.config import SampleConfig
 from charbot.errors import CharbotError
+from charbot.runlock import PidLock
 from charbot.resources import data_dir, write_atomically
 
 FORMAT = 1
@@ -38,6 +39,13 @@ def path_for(name: str) -> Path:
         path = Path(name).expanduser()
         return path if path.suffix == ".json" else path.with_name(path.name + ".json")
     return folder() / f"{name}.json"
+
+
+def lock(name: str, note=None) -> PidLock:
+    """The lock that makes one chat the writer of session `name`: `NAME.lock` beside `NAME.json`."""
+    return PidLock(path_for(name).with_suffix(".lock"), f"session {name} is open in",
+                   "it is open here read-only, nothing is saved; /save NEWNAME keeps it under a new name", "chat",
+                   note)
 
 
 def model_identity(checkpoint) -> dict:

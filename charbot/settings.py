@@ -135,6 +135,19 @@ def settings_from_args(args) -> SampleConfig:
     return SampleConfig(**{s.field: getattr(args, s.field) for s in SETTINGS if hasattr(args, s.field)})
 
 
+def given_settings(args) -> dict:
+    """The settings given on the command line (not defaults): they win over a resumed session's."""
+    return {s.field: getattr(args, s.field) for s in SETTINGS if s.field in getattr(args, "given", ())}
+
+
+def overridden(settings, given: dict) -> tuple[object, str]:
+    """(`settings` with the `given` ones put in, a note naming each one that changed, or "")."""
+    changed = [s for s in SETTINGS if s.field in given and getattr(settings, s.field) != given[s.field]]
+    note = "; ".join(f"{s.flag} {s.show(given[s.field])} overrides the session's {s.name} "
+                     f"{s.show(getattr(settings, s.field))}" for s in changed)
+    return settings.replace(**given), note
+
+
 def show_settings(settings) -> list[tuple[str, str]]:
     """(field, `label value`) for the settings of a SampleConfig that the toolbar shows."""
     shown = [(s, s.show(getattr(settings, s.field))) for s in SETTINGS]

@@ -2,6 +2,10 @@
 
 import io
 import json
+import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -31,8 +35,10 @@ def test_a_saved_session_continues_exactly_as_an_uninterrupted_one(tiny):
     run_script(straight, ["/seed 5", "WREN:", "/as ASHER", "What news?", "/as off", "ROOK:"])
     first, _ = chat_with(tiny, "harbour")
     run_script(first, ["/seed 5", "WREN:", "/as ASHER"])  # saved after every line
+    first.release()  # as its process ends
     resumed, output = chat_with(tiny, "harbour")
     run_script(resumed, ["What news?", "/as off", "ROOK:"])
+    resumed.release()
     assert "session harbour: 1 turn" in output.getvalue()
     assert [t.reply for t in resumed.session.turns] == [t.reply for t in straight.session.turns]
     assert resumed.session.transcript() == straight.session.transcript()
@@ -79,3 +85,72 @@ def test_a_session_saved_with_another_model_is_re_read(tiny):
     assert other.session.transcript() == chat.session.transcript()
     np.testing.assert_allclose(np.asarray(other.session.state.logits), np.asarray(chat.session.state.logits),
                                rtol=1e-4, atol=1e-4)
+
+
+def test_settings_given_on_the_command_line_win_over_a_resumed_session(tiny):
+    chat, _ = chat_with(tiny)
+    run_script(chat, ["/seed 1", "/temp 0.3", "WREN:", "/save same"])
+    engine, data = tiny
+    output = io.StringIO()
+    resumed = Chat(Console(file=output, width=200), ReadyLoader(engine, data), SampleConfig(seed=3), "same",
+                   given={"seed": 3})
+    run_script(resumed, ["ASHER:"])
+    assert resumed.session.settings.seed == 3 and resumed.session.settings.temperature == 0.3  # only what was given
+    assert resumed.session.turns[-1].seed == 3
+    assert "--seed 3 overrides the session's seed 1" in output.getvalue()
+    output.truncate(0)
+    run_script(resumed, ["/seed 5", "/load same"])  # /load too: the command line still wins
+    assert resumed.session.settings.seed == 3 and "overrides the session's seed" in output.getvalue()
+
+
+def test_only_flags_actually_given_count_as_given():
+    from charbot.cli import build_parser
+    from charbot.settings import given_settings
+
+    parser = build_parser()
+    assert given_settings(parser.parse_args(["chat", "--seed", "3", "--session", "x"])) == {"seed": 3}
+    assert given_settings(parser.parse_args(["chat", "--temp", "0.6", "--top-k", "5"])) == {"temperature": 0.6,
+                                                                                           "top_k": 5}
+    assert given_settings(parser.parse_args(["chat", "--session", "x"])) == {}
+    assert given_settings(parser.parse_args(["chat", "--seed", "random"])) == {"seed": None}
+
+
+def test_a_session_open_in_another_chat_is_read_only_here_and_says_who_holds_it(tiny):
+    first, _ = chat_with(tiny, "same")
+    run_script(first, ["WREN:"])  # holds the session now, and saved one turn
+    second, output = chat_with(tiny, "same")
+    run_script(second, ["ASHER:"])
+    lock = sessions.path_for("same").with_suffix(".lock")
+    assert (f"session same is open in process {os.getpid()}: it is open here read-only, nothing is saved; "
+            "/save NEWNAME keeps it under a new name") in output.getvalue()
+    assert len(json.loads(sessions.path_for("same").read_text())["turns"]) == 1  # nothing overwritten
+    run_script(second, ["/save other"])
+    assert len(json.loads(sessions.path_for("other").read_text())["turns"]) == 2  # kept, under a new name
+    run_script(first, ["ASHER:"])
+    assert len(json.loads(sessions.path_for("same").read_text())["turns"]) == 2  # the holder still saves
+    first.release()
+    assert not lock.exists()
+
+
+def test_two_real_chats_on_one_session_drop_no_turn_in_silence(tiny_checkpoint, tmp_path):
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "charbot", "chat", "--checkpoint", str(tiny_checkpoint), "--session", "same",
+               "--len", "20"]
+    holder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env)
+    saved = tmp_path / "data" / "charbot" / "sessions" / "same.json"
+    try:
+        holder.stdin.write("WREN:\n")
+        holder.stdin.flush()
+        deadline = time.monotonic() + 120
+        while not saved.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        second = subprocess.run(command, input="ASHER:\n", capture_output=True, text=True, env=env, timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert f"session same is open in process {holder.pid}: it is open here read-only" in second.stdout
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    turns = json.loads(saved.read_text())["turns"]
+    assert [t["seed_text"] for t in turns] == ["WREN:"]
+    assert not saved.with_suffix(".lock").exists()  # released at exit
