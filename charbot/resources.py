@@ -54,5 +54,9 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that a crash leaves either the old file or the new one, whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write_synced(tmp, data)
-    os.replace(tmp, path)
+    try:
+        write_synced(tmp, data)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, Ctrl-C: the old file stays, the partial one goes
+        tmp.unlink(missing_ok=True)
+        raise

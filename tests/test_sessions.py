@@ -154,3 +154,23 @@ def test_two_real_chats_on_one_session_drop_no_turn_in_silence(tiny_checkpoint, 
     turns = json.loads(saved.read_text())["turns"]
     assert [t["seed_text"] for t in turns] == ["WREN:"]
     assert not saved.with_suffix(".lock").exists()  # released at exit
+
+
+def test_a_full_disk_while_a_session_is_saved_is_one_line_and_keeps_the_last_save(tiny, monkeypatch):
+    import errno
+
+    chat, output = chat_with(tiny, "full")
+    run_script(chat, ["WREN:"])
+    path = sessions.path_for("full")
+    saved = path.read_bytes()
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", full)
+    run_script(chat, ["ASHER:"])
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert output.getvalue().strip().splitlines()[-1] == f"cannot save session full at {path}: No space left on device"
+    assert path.read_bytes() == saved  # the last save is whole
+    assert not [p for p in path.parent.iterdir() if ".tmp-" in p.name]
