@@ -104,7 +104,8 @@ def save(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a writer killed mid-write (one writer: the lock)
+        shutil.rmtree(stale, ignore_errors=True)
     try:
         tmp.mkdir()
         for name, data in files.items():
