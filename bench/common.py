@@ -13,8 +13,8 @@ def machine_line() -> str:
     """The CPU by name, its cores and native bfloat16, the GPUs, and the software; TensorFlow loaded quietly."""
     import os
 
-    from charbot.hardware import machine
-    from charbot.tfload import load_tensorflow
+    from charbot.system.hardware import machine
+    from charbot.system.tfload import load_tensorflow
 
     load_tensorflow()
     m = machine()
@@ -32,14 +32,14 @@ def header() -> str:
 
 def model_under_test():
     """(model, vocab, description): the shipped model if there is one, else 2x512 random weights."""
-    from charbot import checkpoint
+    from charbot.model import names, network
     from charbot.config import ModelConfig
-    from charbot.model import build_model
-    from charbot.vocab import Vocabulary
+    from charbot.model.network import build_model
+    from charbot.model.vocab import Vocabulary
 
-    path = checkpoint.default_checkpoint()
+    path = names.default_checkpoint()
     if (path / "manifest.json").is_file():
-        model, data = checkpoint.load_model(path)
+        model, data = network.load_model(path)
         return model, data.vocab, f"shipped model {path.name}: {data.model_config}"
     import keras
 

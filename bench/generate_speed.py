@@ -35,10 +35,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    from charbot.engine import Engine
+    from charbot.generate.engine import Engine
     from charbot.config import SampleConfig
-    from charbot.checkpoint import model_weights
-    from charbot.reference import NumpyLSTM
+    from charbot.model.network import model_weights
+    from charbot.model.reference import NumpyLSTM
 
     import tensorflow as tf
     import tensorflow_probability as tfp

@@ -17,7 +17,7 @@ LENGTH, TEXTS = 50_000, 4
 
 def read_all(engine, ids):
     """Every character fed, in calls of at most PRIME_TAIL (a longer call would keep only its tail)."""
-    from charbot.engine import PRIME_TAIL
+    from charbot.generate.state import PRIME_TAIL
 
     state = engine.initial_state()
     for start in range(0, len(ids), PRIME_TAIL):
@@ -29,8 +29,8 @@ def main() -> None:
     import tensorflow as tf
 
     from charbot.corpus import load_corpus
-    from charbot.streams import split
-    from charbot.engine import Engine
+    from charbot.corpus.streams import split
+    from charbot.generate.engine import Engine
 
     model, vocab, description = model_under_test()
     engine = Engine(model, vocab)

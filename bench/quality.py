@@ -27,6 +27,8 @@ from pathlib import Path
 
 from common import header
 
+from charbot.training.reporting import Silent  # noqa: E402  (common puts the checkout on sys.path)
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
 
 
@@ -54,9 +56,9 @@ def main() -> int:
 
     from charbot.config import LN2, ModelConfig, TrainConfig
     from charbot.corpus import load_corpus
-    from charbot.streams import split
-    from charbot.training import train
-    from charbot.vocab import Vocabulary
+    from charbot.corpus.streams import split
+    from charbot.training.loop import train
+    from charbot.model.vocab import Vocabulary
 
     import numpy as np
 
@@ -87,7 +89,7 @@ def main() -> int:
 
     out = args.out or Path(tempfile.mkdtemp(prefix="charbot-quality-")) / "run"
     started = time.perf_counter()
-    result = train(corpus, model_config, config, out, resume=args.resume, reporter=_epoch_printer)
+    result = train(corpus, model_config, config, out, resume=args.resume, reporter=_EpochPrinter())
     wall = time.perf_counter() - started
     if not result.best_epoch:
         print(f"stopped before the first validation; continue with --out {out} --resume")
@@ -112,8 +114,8 @@ def calibrate(model_config, config) -> float:
     """Training steps per second on this machine for this model, after compilation."""
     import numpy as np
 
-    from charbot.precision import choose_here
-    from charbot.trainer import Trainer
+    from charbot.training.precision import choose_here
+    from charbot.training.steps import Trainer
 
     trainer = Trainer(model_config, config, total_steps=1000, precision=choose_here(config.precision)[0])
     states = trainer.zero_state()
@@ -127,20 +129,19 @@ def calibrate(model_config, config) -> float:
 
 
 def _weights(out: Path):
-    from charbot import checkpoint
+    from charbot.model import checkpoint
 
     return checkpoint.load(out / "best").weights.values()
 
 
 def checkpoint_metrics(out: Path) -> dict:
-    from charbot import checkpoint
+    from charbot.model import checkpoint
 
     return checkpoint.load(out / "best").metrics
 
 
-def _epoch_printer(event, **data):
-    if event == "epoch_end":
-        r = data["record"]
+class _EpochPrinter(Silent):
+    def on_epoch_end(self, r, improved, model, vocab, step):
         print(f"  epoch {r['epoch']}: train {r['train_loss']:.4f} val {r['val_loss']:.4f} "
               f"({r['val_bpc']:.4f} bits/char) at {r['seconds']:.0f} s, {r['chars_per_second']:,.0f} chars/s",
               flush=True)

@@ -27,8 +27,8 @@ PEER = Path(__file__).resolve().parent.parent.parent / "shared" / "peers" / "run
 
 def charbot_speed(model_config, ids, args, precision: str, xla: bool | None = None) -> float:
     from charbot.config import TrainConfig
-    from charbot.streams import lay_out
-    from charbot.trainer import Trainer
+    from charbot.corpus.streams import lay_out
+    from charbot.training.steps import Trainer
 
     B, T = args.batch_size, args.seq_len
     trainer = Trainer(model_config, TrainConfig(batch_size=B, seq_len=T), total_steps=10_000, precision=precision,
@@ -102,9 +102,9 @@ def main() -> None:
 
     from charbot.config import ModelConfig
     from charbot.corpus import load_corpus
-    from charbot.hardware import machine
-    from charbot.precision import choose_here
-    from charbot.vocab import Vocabulary
+    from charbot.system.hardware import machine
+    from charbot.training.precision import choose_here
+    from charbot.model.vocab import Vocabulary
 
     corpus = load_corpus("shakespeare")
     vocab = Vocabulary(corpus.alphabet)
@@ -116,11 +116,11 @@ def main() -> None:
           f"{args.seq_len}, {args.steps} timed steps each")
     print(f"--precision auto chose {auto}: {why}", flush=True)
 
-    from charbot.hardware import cpu_flags
-    from charbot.trainer import xla_pays
+    from charbot.system.hardware import cpu_flags
+    from charbot.training.steps import xla_pays
 
     xla = xla_pays("one", cpu_flags(), bool(machine()["gpus"]), args.rnn_units)
-    print(f"training step: {'XLA-compiled' if xla else 'plain graph'} on this CPU (charbot.trainer.xla_pays)")
+    print(f"training step: {'XLA-compiled' if xla else 'plain graph'} on this CPU (charbot.training.steps.xla_pays)")
     rows = [("charbot, float32", charbot_speed(model_config, ids, args, "float32"))]
     rows.append((f"charbot, --precision auto ({auto})", charbot_speed(model_config, ids, args, auto)))
     other = "plain graph" if xla else "XLA-compiled"

@@ -11,11 +11,11 @@ here imports it; loading a model does.
 
 import os as _os
 
-__version__ = "0.1.0"
+from charbot.version import __version__
 
 # TensorFlow's C++ start-up notes (CUDA probing, CPU features) are noise in a terminal program.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from charbot.api import Conversation, Model, load, train  # noqa: E402  (after __version__: they import it)
+from charbot.api import Conversation, Model, load, train  # noqa: E402
 
 __all__ = ["Conversation", "Model", "load", "train", "__version__"]

@@ -24,20 +24,13 @@ def _settings(temperature: float, max_chars: int, top_k: int, top_p: float, min_
               stop: str | Sequence[str] | None, random_seed: int | None) -> SampleConfig:
     """One SampleConfig from keyword arguments, checked by the same rules as the flags."""
     from charbot.errors import CharbotError
-    from charbot.settings import SETTINGS
+    from charbot.generate.settings import checked
 
-    stops = () if stop is None else (stop,) if isinstance(stop, str) else tuple(stop)
-    values = {"temperature": temperature, "max_chars": max_chars, "top_k": top_k, "top_p": top_p, "min_p": min_p,
-              "seed": random_seed}
-    defaults = SampleConfig()
-    for setting in SETTINGS:  # check the value's text form: one rule for flags, commands and the API
-        value = values.get(setting.field, getattr(defaults, setting.field))
-        if setting.field in values and value != getattr(defaults, setting.field):
-            try:
-                values[setting.field] = setting.parse(str(value))
-            except CharbotError as error:
-                raise ValueError(str(error)) from None
-    return SampleConfig(stop=stops, **values)
+    try:
+        return checked(temperature=temperature, max_chars=max_chars, top_k=top_k, top_p=top_p, min_p=min_p,
+                       stop=stop, seed=random_seed)
+    except CharbotError as error:
+        raise ValueError(str(error)) from None
 
 
 class Model:
@@ -53,7 +46,7 @@ class Model:
                  top_p: float = 1.0, min_p: float = 0.0, stop: str | Sequence[str] | None = None,
                  random_seed: int | None = None, n: int = 1) -> str | list[str]:
         """The continuation of `text` (without `text` itself); a list of `n` when n > 1."""
-        from charbot.engine import new_seed
+        from charbot.generate.state import new_seed
 
         settings = _settings(temperature, max_chars, top_k, top_p, min_p, stop, random_seed)
         state, _ = self._engine.start(text)
@@ -66,7 +59,7 @@ class Model:
                top_p: float = 1.0, min_p: float = 0.0, stop: str | Sequence[str] | None = None,
                random_seed: int | None = None) -> Iterator[str]:
         """The continuation of `text`, one character at a time, as it is made."""
-        from charbot.engine import new_seed
+        from charbot.generate.state import new_seed
 
         settings = _settings(temperature, max_chars, top_k, top_p, min_p, stop, random_seed)
         state, _ = self._engine.start(text)
@@ -80,7 +73,7 @@ class Model:
 
     def loss(self, text: str) -> float:
         """Nats per character of the model on `text`, the state carried through it (see `charbot eval`)."""
-        from charbot.evaluate import score
+        from charbot.model.evaluate import score
 
         return score(self._engine.model, self._engine.vocab, text).nats
 
@@ -110,7 +103,7 @@ class Conversation:
     """Turns with memory, as in the chat: `say`, `undo`, `snapshot` / `restore`, `transcript`."""
 
     def __init__(self, engine, settings: dict):
-        from charbot.session import Session
+        from charbot.chat.session import Session
 
         defaults = {"stop": "\n\n", **settings}
         self._session = Session(engine, "api", settings=_settings(**{**_DEFAULTS, **defaults}))
@@ -144,7 +137,7 @@ _DEFAULTS = {**{name: getattr(SampleConfig(), name) for name in ("temperature", 
 
 def load(checkpoint: str | Path | None = None) -> Model:
     """A model from a checkpoint folder, a run folder (its best/) or a shipped name; None: the default."""
-    from charbot.engine import load_engine
+    from charbot.generate.loading import load_engine
 
     engine, data = load_engine(checkpoint)
     return Model(engine, data)
@@ -158,7 +151,7 @@ def train(corpus: str | Path, out: str | Path, **settings):
     """
     from charbot.config import ModelConfig, TrainConfig
     from charbot.corpus import load_corpus
-    from charbot.training import train as run
+    from charbot.training.loop import train as run
 
     resume = settings.pop("resume", False)
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}

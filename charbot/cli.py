@@ -7,17 +7,15 @@ user error ends as one line on stderr and a non-zero exit status; tracebacks are
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
-from charbot import __version__
+from charbot.version import __version__
 from charbot.config import ModelConfig, SampleConfig, TrainConfig
-from charbot.distribute import STRATEGIES
+from charbot.training.distribute import STRATEGIES
 from charbot.errors import CharbotError
-from charbot.precision import PRECISIONS
-from charbot.settings import SETTINGS
+from charbot.training.precision import PRECISIONS
+from charbot.generate.settings import SETTINGS
 
 EXIT_USAGE = 2
 
@@ -163,7 +161,7 @@ def _add_train(sub) -> None:
                               "auto is mirrored with more than one GPU (default auto)")
     trainer.add_argument("--cpu-devices", type=_positive_int, default=0,
                          help="split the CPU into N logical devices for --strategy mirrored")
-    trainer.set_defaults(run=run_train)
+    trainer.set_defaults(run=_run_train)
 
 
 def _add_corpus(sub) -> None:
@@ -175,7 +173,7 @@ def _add_corpus(sub) -> None:
     show = corpus_sub.add_parser("show", help="print an excerpt of a corpus")
     show.add_argument("name", help="'shakespeare' or a path")
     show.add_argument("--chars", type=_positive_int, default=1000)
-    corpus.set_defaults(run=run_corpus)
+    corpus.set_defaults(run=_run_corpus)
 
 
 def _add_eval(sub) -> None:
@@ -194,7 +192,7 @@ def _add_eval(sub) -> None:
                           help="show the N most surprising characters in context")
     evaluate.add_argument("--heat", action="store_true", help="print the text coloured by the model's surprisal")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
-    evaluate.set_defaults(run=run_eval)
+    evaluate.set_defaults(run=_run_eval)
 
 
 def _add_info(sub) -> None:
@@ -203,7 +201,7 @@ def _add_info(sub) -> None:
     info.add_argument("checkpoint", nargs="?", type=Path, default=None,
                       help="checkpoint folder, run folder or shipped model name (default: the shipped model)")
     info.add_argument("--json", action="store_true", help="machine-readable output")
-    info.set_defaults(run=run_info)
+    info.set_defaults(run=_run_info)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,39 +220,39 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_chat(args) -> int:
-    from charbot.repl import run_chat
+    from charbot.chat.repl import run_chat
 
     return run_chat(args)
 
 
 def _run_generate(args) -> int:
-    from charbot.generate import run_generate
+    from charbot.generate.command import run_generate
 
     return run_generate(args)
 
 
-def run_train(args) -> int:
-    from charbot.corpus import load_corpus
-    from charbot.distribute import place
-    from charbot.progress import RichReporter
-    from charbot.training import train
+def _run_train(args) -> int:
+    from charbot.training.command import run_train
 
-    args.corpus = os.pathsep.join(args.corpus)  # one string, as TrainConfig.corpus keeps it
-    reporter = RichReporter()
-    corpus = load_corpus(args.corpus, progress=reporter.on_reading)  # first: a bad corpus needs no TensorFlow
-    placement = place(args.strategy, args.cpu_devices)  # before any TensorFlow op: multi-worker needs it
-    out = args.out or Path("runs") / Path(corpus.name).stem
-    model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
-                               num_layers=args.num_layers, dropout=args.dropout)
-    train_config = TrainConfig(corpus=args.corpus, batch_size=args.batch_size, seq_len=args.seq_len,
-                               epochs=args.epochs, learning_rate=args.learning_rate, patience=args.patience,
-                               val_fraction=args.val_fraction, val_chars=args.val_chars, seed=args.seed,
-                               budget_seconds=args.budget or 0.0,
-                               max_steps=args.max_steps or 0, precision=args.precision)
-    result = train(corpus, model_config, train_config, out, resume=args.resume, placement=placement,
-                   reporter=reporter if placement.is_chief else None,  # one display: the writer's
-                   sample=_EpochSampler())
-    return 0 if result.history or result.stopped == "interrupted" else 1
+    return run_train(args, sample=_EpochSampler())
+
+
+def _run_corpus(args) -> int:
+    from charbot.examine import run_corpus
+
+    return run_corpus(args)
+
+
+def _run_eval(args) -> int:
+    from charbot.examine import run_eval
+
+    return run_eval(args)
+
+
+def _run_info(args) -> int:
+    from charbot.examine import run_info
+
+    return run_info(args)
 
 
 class _EpochSampler:
@@ -268,8 +266,8 @@ class _EpochSampler:
         self.engine = None
 
     def __call__(self, model, vocab) -> str:
-        from charbot.engine import Engine
-        from charbot.model import build_model
+        from charbot.generate.engine import Engine
+        from charbot.model.network import build_model
 
         if self.engine is None:
             self.engine = Engine(build_model(model.config), vocab)
@@ -277,87 +275,3 @@ class _EpochSampler:
         state = self.engine.fresh_state()
         settings = SampleConfig(max_chars=TrainConfig().sample_chars, stop=())
         return "".join(t.text for t in self.engine.stream(state, settings, 1))
-
-
-def run_corpus(args) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from charbot.corpus import catalogue, load_corpus
-
-    console = Console()
-    if args.corpus_command == "list":
-        columns = ("name", "characters", "distinct", "sha256", "licence", "source")
-        rows = []
-        for name in catalogue():
-            corpus = load_corpus(name)
-            rows.append((name, len(corpus.text), len(set(corpus.text)), corpus.sha256, corpus.licence, corpus.source))
-        if args.json:
-            print(json.dumps([dict(zip(columns, row)) for row in rows], ensure_ascii=False, indent=1))
-        elif not console.is_terminal:  # whole values, tab-separated, for scripts
-            print("\t".join(columns))
-            for row in rows:
-                print("\t".join(str(value) for value in row))
-        else:
-            table = Table(title="corpora")
-            for column in columns:
-                table.add_column(column, overflow="fold")
-            for row in rows:
-                table.add_row(row[0], f"{row[1]:,}", *(str(value) for value in row[2:]))
-            console.print(table)
-            console.print("any UTF-8 text file is a corpus too: charbot train --corpus PATH", highlight=False)
-        return 0
-    corpus = load_corpus(args.name)
-    sys.stdout.write(corpus.text[: args.chars])
-    if not corpus.text[: args.chars].endswith("\n"):
-        sys.stdout.write("\n")
-    return 0
-
-
-def run_eval(args) -> int:
-    from rich.console import Console
-
-    from charbot import checkpoint
-    from charbot.corpus import load_corpus
-    from charbot.evaluate import as_json, score, split_text, worst_spans
-    from charbot.render import print_heat
-    from charbot.vocab import describe_chars
-
-    corpus = load_corpus(args.text)
-    path = checkpoint.resolve(args.checkpoint)
-    model, data = checkpoint.load_model(path)
-    text = split_text(corpus.text, args.split, data.train_config.val_fraction)
-    result = score(model, data.vocab, text, streams=args.streams)
-    spans = worst_spans(text, data.vocab, result.losses, args.worst) if args.worst else []
-    if args.json:
-        print(json.dumps(as_json(result, corpus.name, str(path), spans), ensure_ascii=False))
-        return 0
-    console = Console(soft_wrap=True)
-    if args.heat:
-        print_heat(console, text, data.vocab, result.losses)
-    console.print(f"{corpus.name} ({args.split}): {result.nats:.4f} nats/char = {result.bits:.4f} bits/char over "
-                  f"{result.characters:,} characters, {result.streams} streams, {result.seconds:.1f} s "
-                  f"(model {path})", highlight=False, markup=False)
-    if result.skipped:
-        console.print(f"skipped characters the model does not know: {describe_chars(result.skipped)}",
-                      style="yellow", highlight=False, markup=False)
-    for span in spans:
-        console.print(f"{span['nats']:6.2f} nats  {span['before']!r} [{span['char']!r}] {span['after']!r}",
-                      highlight=False, markup=False)
-    return 0
-
-
-def run_info(args) -> int:
-    from rich.console import Console
-
-    from charbot import checkpoint, describe
-
-    data = checkpoint.load(checkpoint.resolve(args.checkpoint))
-    console = Console()
-    if args.json:
-        print(json.dumps(describe.as_json(data), ensure_ascii=False, indent=1))
-    elif console.is_terminal:
-        console.print(describe.describe(data))
-    else:
-        sys.stdout.write(describe.plain(data))
-    return 0

@@ -11,9 +11,7 @@ from __future__ import annotations
 from typing import Optional
 
 import llm
-from pydantic import Field, field_validator
-
-from charbot.config import MAX_CHARS_LIMIT
+from pydantic import Field, field_validator, model_validator
 
 
 @llm.hookimpl
@@ -26,45 +24,58 @@ class Charbot(llm.Model):
     can_stream = True
 
     class Options(llm.Options):
-        temperature: Optional[float] = Field(default=None, ge=0, le=100, description="0 = greedy (default 0.6)")
-        max_chars: Optional[int] = Field(default=None, ge=1, le=MAX_CHARS_LIMIT, description="length limit (default 500)")
-        top_k: Optional[int] = Field(default=None, ge=1, description="sample from the K most likely characters")
-        top_p: Optional[float] = Field(default=None, gt=0, le=1, description="nucleus sampling")
-        min_p: Optional[float] = Field(default=None, ge=0, lt=1, description="drop characters below P x the best")
-        random_seed: Optional[int] = Field(default=None, ge=0, lt=2**31 - 1, description="reproducible text")
+        temperature: Optional[float] = Field(default=None, description="0 = greedy (default 0.6)")
+        max_chars: Optional[int] = Field(default=None, description="length limit (default 500)")
+        top_k: Optional[int] = Field(default=None, description="sample from the K most likely characters")
+        top_p: Optional[float] = Field(default=None, description="nucleus sampling")
+        min_p: Optional[float] = Field(default=None, description="drop characters below P x the best")
+        random_seed: Optional[int] = Field(default=None, description="reproducible text")
         stop: Optional[str] = Field(default=None, description="end the reply after this text (\\n for newline)")
         checkpoint: Optional[str] = Field(default=None, description="checkpoint folder, run folder or shipped name")
+        runtime: Optional[str] = Field(default=None, description="litert (default) or tf")
 
         @field_validator("stop")
         @classmethod
         def _unescape(cls, value):
             return None if value is None else value.replace("\\n", "\n").replace("\\t", "\t")
 
+        @model_validator(mode="after")
+        def _check(self):
+            self.settings()  # the rules of the flags and the chat, so a bad value fails before loading
+            return self
+
+        def settings(self):
+            from charbot.errors import CharbotError
+            from charbot.generate.settings import checked
+
+            given = {"temperature": self.temperature, "max_chars": self.max_chars, "top_k": self.top_k,
+                     "top_p": self.top_p, "min_p": self.min_p, "seed": self.random_seed}
+            try:
+                return checked(stop=self.stop, **{k: v for k, v in given.items() if v is not None})
+            except CharbotError as error:
+                raise ValueError(str(error)) from None
+
     def __init__(self):
-        self._engines: dict = {}  # checkpoint option -> Engine, loaded on first use
+        self._engines: dict = {}  # (checkpoint, runtime) options -> Engine, loaded on first use
         self._states: dict = {}  # conversation id -> (responses so far, GenState after the last reply)
 
-    def _engine(self, checkpoint: str | None):
-        if checkpoint not in self._engines:
-            from charbot.engine import load_engine
+    def _engine(self, checkpoint: str | None, runtime: str | None):
+        key = (checkpoint, runtime)
+        if key not in self._engines:
+            from charbot.generate.loading import load_engine
 
-            self._engines[checkpoint] = load_engine(checkpoint)[0]
-        return self._engines[checkpoint]
+            self._engines[key] = load_engine(checkpoint, runtime or "auto")[0]
+        return self._engines[key]
 
     def execute(self, prompt, stream, response, conversation):
-        from charbot.config import SampleConfig
-        from charbot.engine import new_seed
+        from charbot.generate.state import new_seed
 
         options = prompt.options
-        engine = self._engine(options.checkpoint)
+        engine = self._engine(options.checkpoint, options.runtime)
         state = self._history(engine, conversation)
         state, _ = engine.prime(state, prompt.prompt or "")
-        defaults = SampleConfig()
-        settings = SampleConfig(
-            temperature=defaults.temperature if options.temperature is None else options.temperature,
-            max_chars=options.max_chars or defaults.max_chars, top_k=options.top_k or 0,
-            top_p=options.top_p or 1.0, min_p=options.min_p or 0.0, stop=(options.stop,) if options.stop else ())
-        reply = engine.stream(state, settings, options.random_seed if options.random_seed is not None else new_seed())
+        settings = options.settings()
+        reply = engine.stream(state, settings, settings.seed if settings.seed is not None else new_seed())
         for token in reply:
             yield token.text
         if conversation is not None:

@@ -25,12 +25,12 @@ def main() -> int:
     parser.add_argument("--note", default="", help="how the run went, in words (shown by `charbot info`)")
     args = parser.parse_args()
 
-    from charbot import checkpoint
+    from charbot.model import checkpoint, network
     from charbot.config import LN2
     from charbot.corpus import load_corpus
-    from charbot.resources import shipped_dir
-    from charbot.streams import split, validation_layout
-    from charbot.trainer import Trainer
+    from charbot.system.resources import shipped_dir
+    from charbot.corpus.streams import split, validation_layout
+    from charbot.training.steps import Trainer
 
     data = checkpoint.load(args.source)
     corpus = load_corpus(data.train_config.corpus)
@@ -42,7 +42,7 @@ def main() -> int:
     trainer = Trainer(data.model_config, data.train_config, total_steps=1)
 
     def loss_with(weights) -> float:
-        checkpoint.assign_weights(trainer.model, checkpoint.CheckpointData(**{**data.__dict__, "weights": weights}))
+        network.assign_weights(trainer.model, checkpoint.CheckpointData(**{**data.__dict__, "weights": weights}))
         return trainer.evaluate(layout)
 
     full = loss_with(data.weights)
@@ -69,7 +69,7 @@ def main() -> int:
 def run_record(source: Path, data) -> dict:
     """The whole run's metrics: best/ was written at its epoch and cannot know how the run ended, so
     they come from latest/ beside it when that is the same run (same best epoch and loss)."""
-    from charbot import checkpoint
+    from charbot.model import checkpoint
 
     latest = source.parent / "latest"
     if source.name != "best" or not (latest / "manifest.json").is_file():

@@ -34,7 +34,7 @@ def tiny_run(tmp_path_factory, play_file) -> Path:
     """A run folder with best/ and latest/ from a few seconds of training on the small play."""
     from charbot.config import ModelConfig, TrainConfig
     from charbot.corpus import load_corpus
-    from charbot.training import train
+    from charbot.training.loop import train
 
     out = tmp_path_factory.mktemp("run") / "harbour"
     train(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from charbot.engine import Token
-from charbot.vocab import Vocabulary
+from charbot.generate.state import Token
+from charbot.model.vocab import Vocabulary
 
 VOCAB = Vocabulary.from_text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 :.,\n[]")
 

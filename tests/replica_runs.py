@@ -8,15 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from charbot.distribute import place, split_cpu
+from charbot.training.distribute import place, split_cpu
 
 split_cpu(2)
 
 from charbot.config import ModelConfig, TrainConfig  # noqa: E402
 from charbot.corpus import load_corpus  # noqa: E402
-from charbot.distribute import from_replicas, to_replicas  # noqa: E402
-from charbot.streams import lay_out  # noqa: E402
-from charbot.training import train  # noqa: E402
+from charbot.training.distribute import from_replicas, to_replicas  # noqa: E402
+from charbot.corpus.streams import lay_out  # noqa: E402
+from charbot.training.loop import train  # noqa: E402
 
 MODEL = ModelConfig(embedding_dim=8, rnn_units=24, num_layers=2, dropout=0.2)
 TRAIN = TrainConfig(batch_size=4, seq_len=16, epochs=2, learning_rate=0.01, warmup_steps=2, patience=5,
@@ -40,7 +40,7 @@ def layout_rows(mirrored):
 
 def resume_losing_slots(corpus, out, placement):
     """A real divergence for the tolerance to refuse: a resume that loses Adam's moment estimates."""
-    from charbot.trainer import Trainer
+    from charbot.training.steps import Trainer
 
     restore = Trainer.restore
 

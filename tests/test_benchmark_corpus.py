@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from charbot.corpus import load_corpus
-from charbot.streams import split
-from charbot.vocab import Vocabulary
+from charbot.corpus.streams import split
+from charbot.model.vocab import Vocabulary
 
 TINY = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
 

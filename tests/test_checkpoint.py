@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from charbot import checkpoint
+from charbot.model import checkpoint, network
 from charbot.errors import CharbotError
 
 
@@ -15,9 +15,9 @@ def copy(tiny_checkpoint, tmp_path):
 
 
 def test_round_trip_restores_identical_weights_and_settings(tiny_checkpoint, tmp_path):
-    model, data = checkpoint.load_model(tiny_checkpoint)
+    model, data = network.load_model(tiny_checkpoint)
     again = tmp_path / "again"
-    checkpoint.save(again, weights=checkpoint.model_weights(model), model_config=data.model_config,
+    checkpoint.save(again, weights=network.model_weights(model), model_config=data.model_config,
                     train_config=data.train_config, vocab=data.vocab, corpus=data.config["corpus"],
                     metrics=data.metrics)
     reloaded = checkpoint.load(again)
@@ -78,7 +78,7 @@ def test_damaged_checkpoints_name_the_bad_file(tiny_checkpoint, tmp_path, damage
     target = copy(tiny_checkpoint, tmp_path)
     damage(target)
     with pytest.raises(CharbotError, match=message) as error:
-        checkpoint.load_model(target)
+        network.load_model(target)
     assert "\n" not in str(error.value)
 
 
@@ -90,7 +90,7 @@ def test_weights_that_do_not_match_the_config_are_refused(tiny_checkpoint, tmp_p
     checkpoint.save(target, weights=weights, model_config=data.model_config, train_config=data.train_config,
                     vocab=data.vocab, corpus=data.config["corpus"], metrics=data.metrics)
     with pytest.raises(CharbotError, match="logits/bias of shape"):
-        checkpoint.load_model(target)
+        network.load_model(target)
 
 
 def test_missing_and_non_folder_paths(tmp_path):
@@ -112,7 +112,7 @@ def test_nothing_is_a_pickle(tiny_run):
 
 
 def test_weights_holding_nan_are_refused_naming_the_tensor(tmp_path, tiny_checkpoint):
-    from charbot.checkpoint import load_model
+    from charbot.model.network import load_model
 
     data = checkpoint.load(tiny_checkpoint)
     weights = dict(data.weights)

@@ -139,7 +139,7 @@ def test_ctrl_c_during_training_saves_a_resumable_checkpoint_and_exits_0(tmp_pat
     import signal
     import time
 
-    from charbot import checkpoint
+    from charbot.model import checkpoint
 
     out = tmp_path / "run"
     big = tmp_path / "big.txt"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from charbot.corpus import build_shakespeare, load_corpus, manifest_path, sha256_text, shakespeare_from_markdown
-from charbot.streams import split
+from charbot.corpus.streams import split
 from charbot.errors import CharbotError
 
 MARKDOWN = """# A Play of Our Own

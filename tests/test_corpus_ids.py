@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from charbot import corpus_ids
+from charbot.corpus import ids as corpus_ids
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
 

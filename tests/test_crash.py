@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from charbot import checkpoint
+from charbot.model import checkpoint
 
 TRAIN = ["--batch-size", "4", "--seq-len", "16", "--rnn-units", "16", "--num-layers", "1", "--embedding-dim", "8",
          "--epochs", "3", "--learning-rate", "0.01", "--patience", "5", "--precision", "float32"]

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from charbot import checkpoint
+from charbot.model import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
-from charbot.trainer import Trainer
-from charbot.training import train
+from charbot.training.steps import Trainer
+from charbot.training.loop import train
 
 HERE = Path(__file__).resolve().parent
 

@@ -3,10 +3,10 @@ import pytest
 import tensorflow as tf
 
 from charbot.config import ModelConfig, SampleConfig
-from charbot.engine import Engine
-from charbot.model import build_model
-from charbot.reference import NumpyLSTM
-from charbot.vocab import Vocabulary
+from charbot.generate.engine import Engine
+from charbot.model.network import build_model
+from charbot.model.reference import NumpyLSTM
+from charbot.model.vocab import Vocabulary
 
 VOCAB = Vocabulary.from_text("abcdefgh \n:")
 
@@ -24,7 +24,7 @@ def engine():
 
 
 def weights_of(model):
-    from charbot.checkpoint import model_weights
+    from charbot.model.network import model_weights
 
     return model_weights(model)
 
@@ -159,7 +159,7 @@ def test_changing_settings_never_retraces(engine):
 
 
 def test_a_long_text_is_primed_from_its_tail_and_counted_whole(engine):
-    from charbot.engine import PRIME_TAIL
+    from charbot.generate.state import PRIME_TAIL
 
     rng = np.random.default_rng(5)
     ids = rng.integers(0, len(VOCAB), PRIME_TAIL * 3 + 17)

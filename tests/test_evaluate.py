@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from charbot import checkpoint
-from charbot.evaluate import score, worst_spans
+from charbot.model import network
+from charbot.model.evaluate import score, worst_spans
 from test_cli import charbot
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_checkpoint):
-    return checkpoint.load_model(tiny_checkpoint)
+    return network.load_model(tiny_checkpoint)
 
 
 def one_piece(model, vocab, text):

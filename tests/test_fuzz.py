@@ -12,12 +12,13 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from charbot import checkpoint, commands
+from charbot.model import checkpoint, network
+from charbot.chat import commands
 from charbot.config import SampleConfig
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
-from charbot.settings import SETTINGS
-from charbot.vocab import Vocabulary
+from charbot.generate.settings import SETTINGS
+from charbot.model.vocab import Vocabulary
 from test_repl import make_chat
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -84,7 +85,7 @@ def test_mutated_checkpoint_files(tmp_path, tiny_checkpoint, name, data):
     manifest["files"][name] = {"bytes": len(content), "sha256": hashlib.sha256(content).hexdigest()}
     (target / checkpoint.MANIFEST).write_text(json.dumps(manifest))
     try:
-        model, loaded = checkpoint.load_model(target)
+        model, loaded = network.load_model(target)
     except CharbotError as error:
         assert ONE_LINE(error) and str(target) in str(error)
         return

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from charbot.config import ModelConfig
-from charbot.model import build_model
+from charbot.model.network import build_model
 
 
 def outputs_and_gradients(model, ids, targets, states):

@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from charbot import checkpoint
+from charbot.model import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
-from charbot.hardware import cpu_flags, cpu_model
-from charbot.precision import choose
-from charbot.training import train
+from charbot.system.hardware import cpu_flags, cpu_model
+from charbot.training.precision import choose
+from charbot.training.loop import train
 
 
 @pytest.mark.parametrize(

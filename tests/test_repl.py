@@ -8,9 +8,10 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from rich.console import Console
 
-from charbot import commands
+from charbot.chat import commands
 from charbot.config import SampleConfig
-from charbot.repl import Chat, CommandCompleter, loop, make_history, run_script
+from charbot.chat.prompt import CommandCompleter, make_history
+from charbot.chat.repl import Chat, loop, run_script
 from fakes import FakeEngine, FakeState, ReadyLoader
 
 CHECKPOINT = SimpleNamespace(path=Path("/models/fake/best"))
@@ -154,7 +155,7 @@ def test_unwritable_history_warns_once(tmp_path, monkeypatch):
 def test_a_line_sent_while_loading_waits_for_the_model():
     import threading
 
-    from charbot.repl import ModelLoader
+    from charbot.chat.loader import ModelLoader
 
     loader = ModelLoader(None)
     chat = Chat(Console(file=io.StringIO()), loader, SampleConfig())
@@ -170,7 +171,7 @@ def test_a_line_sent_while_loading_waits_for_the_model():
 
 
 def test_a_model_that_fails_to_load_is_reported_and_commands_still_work():
-    from charbot.repl import ModelLoader
+    from charbot.chat.loader import ModelLoader
 
     loader = ModelLoader(None)
     loader.error = "checkpoint /x: weights.npz is missing"
@@ -198,7 +199,7 @@ def test_ctrl_c_while_reading_a_long_paste_leaves_the_session_as_it_was():
 
 
 def test_a_long_paste_is_echoed_as_its_ends_on_a_terminal_and_whole_in_a_script():
-    from charbot.engine import PRIME_TAIL
+    from charbot.generate.state import PRIME_TAIL
 
     paste = "a" * 3000 + "b" * 3000
     chat, output = make_chat(terminal=True)
@@ -232,9 +233,9 @@ def test_dialogue_toolbar_and_bad_names():
 
 
 def test_dialogue_with_a_tiny_real_model(tiny_checkpoint):
-    from charbot.engine import load_engine
-    from charbot.render import Renderer
-    from charbot.session import Session
+    from charbot.generate.loading import load_engine
+    from charbot.generate.render import Renderer
+    from charbot.chat.session import Session
 
     engine, _ = load_engine(tiny_checkpoint)
     session = Session(engine, "tiny", settings=SampleConfig(max_chars=300), speaker="WREN", addressee="ASHER")

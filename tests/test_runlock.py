@@ -9,8 +9,9 @@ import time
 
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
-from charbot.runlock import LOCK_NAME
-from charbot.training import train
+from charbot.system.runlock import LOCK_NAME
+from charbot.training.loop import train
+from charbot.training.reporting import Silent
 
 TINY = ["--epochs", "50", "--batch-size", "4", "--seq-len", "16", "--rnn-units", "16", "--num-layers", "1",
         "--embedding-dim", "8", "--patience", "50"]
@@ -48,7 +49,7 @@ def test_a_stale_lock_is_taken_over_with_a_note(tmp_path, play_file):
     notes = []
     result = train(load_corpus(str(play_file)), ModelConfig(embedding_dim=8, rnn_units=16, num_layers=1),
                    TrainConfig(batch_size=4, seq_len=16, epochs=1, warmup_steps=2), out,
-                   reporter=lambda event, **data: notes.append(data["text"]) if event == "note" else None)
+                   reporter=_Notes(notes))
     assert result.history
     assert notes == [f"taking over the lock of process {gone.pid}, which is gone (a crashed or killed run)"]
     assert not (out / LOCK_NAME).exists()
@@ -62,3 +63,11 @@ def test_a_lock_held_on_another_host_names_the_file(tmp_path, play_file):
     assert done.returncode == 1
     assert f"is being trained by process {os.getpid()} on elsewhere.example; if that run is over, delete " \
            f"{out / LOCK_NAME}" in done.stderr
+
+
+class _Notes(Silent):
+    def __init__(self, notes):
+        self.notes = notes
+
+    def on_note(self, text):
+        self.notes.append(text)

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from charbot.config import SampleConfig
-from charbot.sampling import filter_logits, next_ids, settings_tensors
+from charbot.generate.sampling import filter_logits, next_ids, settings_tensors
 
 LOGITS = np.log(np.array([[0.5, 0.2, 0.15, 0.1, 0.05]], np.float32))
 

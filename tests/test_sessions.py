@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from charbot import sessions
+from charbot.chat import saved as sessions
 from charbot.config import SampleConfig
-from charbot.engine import load_engine
-from charbot.repl import Chat, run_script
+from charbot.generate.loading import load_engine
+from charbot.chat.repl import Chat, run_script
 from fakes import ReadyLoader
 
 
@@ -105,7 +105,7 @@ def test_settings_given_on_the_command_line_win_over_a_resumed_session(tiny):
 
 def test_only_flags_actually_given_count_as_given():
     from charbot.cli import build_parser
-    from charbot.settings import given_settings
+    from charbot.generate.settings import given_settings
 
     parser = build_parser()
     assert given_settings(parser.parse_args(["chat", "--seed", "3", "--session", "x"])) == {"seed": 3}

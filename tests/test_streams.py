@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from charbot.errors import CharbotError
-from charbot.streams import lay_out, split, validation_layout
+from charbot.corpus.streams import lay_out, split, validation_layout
 
 
 def test_split_keeps_the_tail_for_validation():

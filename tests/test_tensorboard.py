@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from charbot import checkpoint
+from charbot.model import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
-from charbot.training import train
+from charbot.training.loop import train
 
 
 def read_events(folder: Path) -> dict:

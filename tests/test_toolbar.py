@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from charbot.toolbar import Field, fit
+from charbot.chat.toolbar import Field, fit
 from test_repl import drive, make_chat
 
 

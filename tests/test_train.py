@@ -5,11 +5,12 @@ import shutil
 import numpy as np
 import pytest
 
-from charbot import checkpoint, describe
+from charbot.model import checkpoint
+from charbot.model import describe
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
-from charbot.training import train
+from charbot.training.loop import train
 
 TINY_MODEL = ModelConfig(embedding_dim=8, rnn_units=24, num_layers=2, dropout=0.2)
 TINY_TRAIN = TrainConfig(batch_size=4, seq_len=16, epochs=2, learning_rate=0.01, warmup_steps=2, patience=5)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from charbot.config import ModelConfig, TrainConfig
-from charbot.streams import lay_out
-from charbot.trainer import Trainer, xla_pays
+from charbot.corpus.streams import lay_out
+from charbot.training.steps import Trainer, xla_pays
 
 AVX2 = {"sse4_2", "avx", "avx2", "fma"}
 AVX512 = AVX2 | {"avx512f", "avx512_bf16"}
@@ -46,7 +46,7 @@ def test_the_xla_step_computes_what_the_graph_step_does():
 def test_hashed_dropout_noise_is_uniform_and_a_replica_gets_its_rows_of_the_global_batch():
     import tensorflow as tf
 
-    from charbot.model import hashed_uniform
+    from charbot.model.network import hashed_uniform
 
     noise = hashed_uniform(tf.constant([64, 32, 96]), [1234, 5]).numpy()
     assert noise.min() >= 0.0 and noise.max() < 1.0

@@ -3,7 +3,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from charbot.vocab import Vocabulary
+from charbot.model.vocab import Vocabulary
 
 
 def test_round_trip_of_known_text():

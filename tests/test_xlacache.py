@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from charbot import xlacache
+from charbot.system import xlacache
 
 
 def test_only_entries_the_manifest_vouches_for_are_kept(tmp_path):

@@ -1,0 +1,74 @@
+"""Loading the chat's model in the background, so that the prompt appears at once.
+
+The loader builds the engine on a thread and warms its compiled code while the user types; the chat
+waits on it only when a line needs the model. This module draws nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from charbot.errors import CharbotError
+
+
+class ModelLoader:
+    """Loads a checkpoint into an engine on a background thread, and warms its compiled code."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.ready = threading.Event()
+        self.engine = None
+        self.checkpoint = None
+        self.error: str | None = None
+        self._closing = threading.Event()
+        self._later: threading.Thread | None = None
+
+    def start(self) -> "ModelLoader":
+        threading.Thread(target=self._load, name="charbot-loader", daemon=True).start()
+        return self
+
+    def _load(self) -> None:
+        try:
+            from charbot.generate.engine import PRIME_BUCKETS
+            from charbot.generate.loading import load_engine
+
+            engine, data = load_engine(self.path)
+            # What a first short line and a reply need (a reply's state is re-primed from its last chunk,
+            # at most 64 characters), compiled beside the generation chunk; longer seeds after "ready".
+            short_seeds = threading.Thread(target=engine.warm_up, args=(PRIME_BUCKETS[:2],),
+                                           kwargs={"generation": False})
+            short_seeds.start()
+            engine.warm_up(())
+            short_seeds.join()
+            self.engine, self.checkpoint = engine, data
+        except CharbotError as error:
+            self.error = str(error)
+        except Exception as error:  # a bug, but the prompt must stay usable to say so
+            self.error = f"could not load the model: {type(error).__name__}: {error}"
+        finally:
+            self.ready.set()
+        if self.engine is not None:  # long seeds' shapes, later, so as not to slow the first reply
+            self._later = threading.Thread(target=self._warm_long_seeds, args=(PRIME_BUCKETS[2:],), daemon=True)
+            self._later.start()
+
+    def _warm_long_seeds(self, buckets) -> None:
+        if self._closing.wait(3.0):
+            return
+        for bucket in buckets:
+            if self._closing.is_set():
+                return
+            self.engine.warm_up((bucket,), generation=False)
+
+    def close(self) -> None:
+        """Stop background compiling before the interpreter exits (TensorFlow dislikes dying mid-compile)."""
+        self._closing.set()
+        if self._later is not None:
+            self._later.join(timeout=30)
+
+    def wait(self):
+        while not self.ready.wait(0.1):  # short waits keep Ctrl-C responsive
+            pass
+        if self.error:
+            raise CharbotError(self.error)
+        return self.engine, self.checkpoint

@@ -1,0 +1,93 @@
+"""`charbot eval`, `charbot info` and `charbot corpus`: the commands that read a model or a corpus and report.
+
+They train nothing and generate nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def run_corpus(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from charbot.corpus import catalogue, load_corpus
+
+    console = Console()
+    if args.corpus_command == "list":
+        columns = ("name", "characters", "distinct", "sha256", "licence", "source")
+        rows = []
+        for name in catalogue():
+            corpus = load_corpus(name)
+            rows.append((name, len(corpus.text), len(set(corpus.text)), corpus.sha256, corpus.licence, corpus.source))
+        if args.json:
+            print(json.dumps([dict(zip(columns, row)) for row in rows], ensure_ascii=False, indent=1))
+        elif not console.is_terminal:  # whole values, tab-separated, for scripts
+            print("\t".join(columns))
+            for row in rows:
+                print("\t".join(str(value) for value in row))
+        else:
+            table = Table(title="corpora")
+            for column in columns:
+                table.add_column(column, overflow="fold")
+            for row in rows:
+                table.add_row(row[0], f"{row[1]:,}", *(str(value) for value in row[2:]))
+            console.print(table)
+            console.print("any UTF-8 text file is a corpus too: charbot train --corpus PATH", highlight=False)
+        return 0
+    corpus = load_corpus(args.name)
+    sys.stdout.write(corpus.text[: args.chars])
+    if not corpus.text[: args.chars].endswith("\n"):
+        sys.stdout.write("\n")
+    return 0
+
+
+def run_eval(args) -> int:
+    from rich.console import Console
+
+    from charbot.model import names, network
+    from charbot.corpus import load_corpus
+    from charbot.model.evaluate import as_json, score, split_text, worst_spans
+    from charbot.generate.render import print_heat
+    from charbot.model.vocab import describe_chars
+
+    corpus = load_corpus(args.text)
+    path = names.resolve(args.checkpoint)
+    model, data = network.load_model(path)
+    text = split_text(corpus.text, args.split, data.train_config.val_fraction)
+    result = score(model, data.vocab, text, streams=args.streams)
+    spans = worst_spans(text, data.vocab, result.losses, args.worst) if args.worst else []
+    if args.json:
+        print(json.dumps(as_json(result, corpus.name, str(path), spans), ensure_ascii=False))
+        return 0
+    console = Console(soft_wrap=True)
+    if args.heat:
+        print_heat(console, text, data.vocab, result.losses)
+    console.print(f"{corpus.name} ({args.split}): {result.nats:.4f} nats/char = {result.bits:.4f} bits/char over "
+                  f"{result.characters:,} characters, {result.streams} streams, {result.seconds:.1f} s "
+                  f"(model {path})", highlight=False, markup=False)
+    if result.skipped:
+        console.print(f"skipped characters the model does not know: {describe_chars(result.skipped)}",
+                      style="yellow", highlight=False, markup=False)
+    for span in spans:
+        console.print(f"{span['nats']:6.2f} nats  {span['before']!r} [{span['char']!r}] {span['after']!r}",
+                      highlight=False, markup=False)
+    return 0
+
+
+def run_info(args) -> int:
+    from rich.console import Console
+
+    from charbot.model import checkpoint, describe, names
+
+    data = checkpoint.load(names.resolve(args.checkpoint))
+    console = Console()
+    if args.json:
+        print(json.dumps(describe.as_json(data), ensure_ascii=False, indent=1))
+    elif console.is_terminal:
+        console.print(describe.describe(data))
+    else:
+        sys.stdout.write(describe.plain(data))
+    return 0

@@ -1,0 +1,63 @@
+"""`charbot generate`: continue a seed string once (or `-n` times) and print it.
+
+Streams on a terminal; prints plain text when piped. The seed used goes to stderr, so a good result
+can be made again with `--seed`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+
+from charbot.errors import CharbotError
+from charbot.generate.render import Renderer
+from charbot.generate.settings import settings_from_args
+from charbot.model.vocab import describe_chars
+
+
+def _stdin_text() -> str:
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CharbotError(f"standard input is not UTF-8 text (byte {error.start:,} is invalid): "
+                           f"convert it, e.g. with iconv") from None
+
+
+def run_generate(args) -> int:
+    from charbot.model.names import resolve
+
+    path = resolve(args.checkpoint)  # bad input is answered before TensorFlow loads
+    seed_text = _stdin_text() if args.seed_text == "-" else args.seed_text
+    settings = settings_from_args(args)
+    from charbot.generate.loading import load_engine
+    from charbot.generate.state import new_seed
+
+    engine, _ = load_engine(path)
+    seed = settings.seed if settings.seed is not None else new_seed()
+    errors = Console(stderr=True)
+    state, skipped = engine.start(seed_text)
+    if skipped:
+        errors.print(f"warning: skipped characters the model does not know: {describe_chars(skipped)}",
+                     style="yellow", markup=False, highlight=False)
+    errors.print(f"seed {seed}", style="dim", highlight=False)
+    renderer = Renderer(Console())
+    if args.samples > 1:
+        for i, text in enumerate(engine.sample(state, settings, seed, args.samples), start=1):
+            renderer.note(f"── sample {i} of {args.samples} ──")
+            renderer.seed(seed_text)
+            renderer.text(text)
+            renderer.end_line(seed_text + text)
+        return 0
+    renderer.seed(seed_text)
+    stream = engine.stream(state, settings, seed)
+    try:
+        for token in stream:
+            renderer.token(token)
+    except KeyboardInterrupt:
+        renderer.end_line(seed_text + stream.text)
+        return 130
+    renderer.end_line(seed_text + stream.text)
+    sys.stdout.flush()
+    return 0

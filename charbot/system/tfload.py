@@ -1,0 +1,64 @@
+"""Import TensorFlow late and quietly.
+
+TensorFlow 2.21 prints C++ start-up notes (CUDA probing, oneDNN) straight to file descriptor 2 while
+it imports and first touches a device, and TF_CPP_MIN_LOG_LEVEL no longer silences all of them.
+They are noise in a terminal program, so stderr is pointed at /dev/null for exactly that span; an
+import that fails restores stderr first, so real errors are still shown. Set CHARBOT_TF_LOGS=1 to
+see everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+
+_lock = threading.Lock()
+_loaded = False
+
+
+def load_tensorflow() -> None:
+    """Import tensorflow, keras and tensorflow_probability once, with the start-up noise hidden."""
+    global _loaded
+    with _lock:
+        if _loaded:
+            return
+        from charbot.system import xlacache
+
+        xlacache.enable()  # before TensorFlow reads TF_XLA_FLAGS
+        if os.environ.get("CHARBOT_TF_LOGS") != "1":
+            # C++ log lines from later work (XLA's notes on loading cached code, for one) would land in
+            # the middle of the chat; failures still arrive as Python exceptions.
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        with quiet():
+            _import_all()
+        _loaded = True
+
+
+@contextlib.contextmanager
+def quiet():
+    """Point file descriptor 2 at /dev/null for the span of the block (unless CHARBOT_TF_LOGS=1)."""
+    if os.environ.get("CHARBOT_TF_LOGS") == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _import_all() -> None:
+    import keras  # noqa: F401
+    import tensorflow as tf
+    import tensorflow_probability  # noqa: F401
+
+    tf.config.list_physical_devices()  # device discovery prints too; do it now, while quiet
+    # charbot compiles one prime per seed-length bucket on purpose; TensorFlow's retracing advice
+    # would only confuse a chat user.
+    tf.get_logger().setLevel("ERROR")

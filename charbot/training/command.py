@@ -1,0 +1,38 @@
+"""`charbot train`: the flags made into settings, a corpus read, a run trained with the terminal display.
+
+The loop is `loop.train`; this module only wires the command line to it. It never imports the chat or
+generation: the sample shown after each epoch is made by a function the CLI passes in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from charbot.config import ModelConfig, TrainConfig
+
+
+def run_train(args, sample=None) -> int:
+    """Args:
+        sample: sample(model, vocab) -> the text shown after each epoch (the CLI passes one)."""
+    from charbot.corpus import load_corpus
+    from charbot.training.distribute import place
+    from charbot.training.progress import RichReporter
+    from charbot.training.loop import train
+
+    args.corpus = os.pathsep.join(args.corpus)  # one string, as TrainConfig.corpus keeps it
+    reporter = RichReporter()
+    corpus = load_corpus(args.corpus, progress=reporter.on_reading)  # first: a bad corpus needs no TensorFlow
+    placement = place(args.strategy, args.cpu_devices)  # before any TensorFlow op: multi-worker needs it
+    out = args.out or Path("runs") / Path(corpus.name).stem
+    model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
+                               num_layers=args.num_layers, dropout=args.dropout)
+    train_config = TrainConfig(corpus=args.corpus, batch_size=args.batch_size, seq_len=args.seq_len,
+                               epochs=args.epochs, learning_rate=args.learning_rate, patience=args.patience,
+                               val_fraction=args.val_fraction, val_chars=args.val_chars, seed=args.seed,
+                               budget_seconds=args.budget or 0.0,
+                               max_steps=args.max_steps or 0, precision=args.precision)
+    result = train(corpus, model_config, train_config, out, resume=args.resume, placement=placement,
+                   reporter=reporter if placement.is_chief else None,  # one display: the writer's
+                   sample=sample)
+    return 0 if result.history or result.stopped == "interrupted" else 1

@@ -1,0 +1,121 @@
+"""Where training runs, with TensorFlow's own tf.distribute: `--strategy auto|one|mirrored|multi-worker`.
+
+- `one`: the default strategy, one device.
+- `mirrored`: MirroredStrategy over every local GPU, or over `--cpu-devices N` logical CPU devices
+  where there is no GPU (for tests and multi-socket machines).
+- `multi-worker`: MultiWorkerMirroredStrategy, configured from the `TF_CONFIG` environment variable.
+- `auto`: `mirrored` when more than one GPU is visible, else `one`.
+
+Stateful training under a strategy (see `charbot.training.loop`): replica r owns stream rows
+[r*B/R, (r+1)*B/R) of the global batch for the whole run and carries its own LSTM state. This module
+builds strategies and moves rows between the global batch and the replicas; it does not train.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from charbot.errors import CharbotError
+
+STRATEGIES = ("auto", "one", "mirrored", "multi-worker")
+
+
+@dataclass
+class Placement:
+    strategy: object  # a tf.distribute.Strategy
+    name: str  # one | mirrored | multi-worker
+    description: str  # for the start of training and metrics.json
+    is_chief: bool = True  # whether this process writes checkpoints
+
+    @property
+    def replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync
+
+
+def split_cpu(devices: int) -> None:
+    """Split the CPU into `devices` logical devices; must run before TensorFlow starts its runtime."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
+    except RuntimeError:
+        raise CharbotError("--cpu-devices must be set before TensorFlow starts; "
+                           "in Python, call charbot.training.distribute.split_cpu first") from None
+
+
+def place(name: str = "auto", cpu_devices: int = 0) -> Placement:
+    """Build the strategy called `name` (see the module docstring)."""
+    from charbot.system.tfload import load_tensorflow, quiet
+
+    load_tensorflow()
+    import tensorflow as tf
+
+    if name not in STRATEGIES:
+        raise CharbotError(f"unknown strategy {name!r}: use one of {', '.join(STRATEGIES)}")
+    if cpu_devices > 1:
+        split_cpu(cpu_devices)
+    gpus = tf.config.list_physical_devices("GPU")
+    if name == "auto":
+        name = "mirrored" if len(gpus) > 1 else "one"
+    if name == "one":
+        return Placement(tf.distribute.get_strategy(), "one", "one device")
+    if name == "mirrored":
+        return _mirrored(tf, gpus)
+    with quiet():  # gRPC's start-up notes
+        return _multi_worker(tf)
+
+
+def _mirrored(tf, gpus) -> Placement:
+    if gpus:
+        strategy = tf.distribute.MirroredStrategy()
+        return Placement(strategy, "mirrored", f"MirroredStrategy over {len(gpus)} GPU(s)")
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    # No NCCL between CPU devices: gradients are summed on one device.
+    strategy = tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    return Placement(strategy, "mirrored", f"MirroredStrategy over {len(devices)} logical CPU device(s)")
+
+
+def _multi_worker(tf) -> Placement:
+    try:
+        config = json.loads(os.environ["TF_CONFIG"])
+        cluster, task = config["cluster"], config["task"]
+        workers = cluster["worker"]
+        task_type, index = task["type"], int(task["index"])
+    except (KeyError, ValueError, TypeError):
+        raise CharbotError("--strategy multi-worker needs TF_CONFIG: a JSON object with cluster.worker "
+                           "(a list of host:port) and task (type and index); see the README") from None
+    communication = tf.distribute.experimental.CommunicationOptions(
+        implementation=tf.distribute.experimental.CommunicationImplementation.RING)
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=communication)
+    chief = task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
+    return Placement(strategy, "multi-worker",
+                     f"MultiWorkerMirroredStrategy, {len(workers)} worker(s), this is {task_type} {index}",
+                     is_chief=chief)
+
+
+def to_replicas(strategy, value):
+    """Rows of a global-batch value (a nest of arrays or tensors, batch first) for each replica."""
+    import tensorflow as tf
+
+    replicas = strategy.num_replicas_in_sync
+
+    def rows(context):
+        r = context.replica_id_in_sync_group
+
+        def take(x):
+            local = x.shape[0] // replicas
+            return tf.convert_to_tensor(x[r * local : (r + 1) * local])
+
+        return tf.nest.map_structure(take, value)
+
+    return strategy.experimental_distribute_values_from_function(rows)
+
+
+def from_replicas(strategy, value):
+    """The global batch back from per-replica rows (a nest), as NumPy arrays on every worker."""
+    import tensorflow as tf
+
+    return tf.nest.map_structure(lambda x: strategy.gather(x, axis=0).numpy(), value)

@@ -1,0 +1,44 @@
+"""Which number format training computes in, and why: `--precision auto|float32|bfloat16|float16`.
+
+`auto` reads the hardware: float16 on CUDA GPUs of compute capability 7.0 or more (tensor cores),
+bfloat16 on CPUs that compute it natively (the avx512_bf16 or amx_bf16 CPU flags), float32 otherwise.
+The choice becomes a Keras mixed-precision policy in `charbot.model.network`; variables stay float32 either
+way, so checkpoints do not change. This module decides only; it does not build or train anything.
+"""
+
+from __future__ import annotations
+
+from charbot.errors import CharbotError
+from charbot.system.hardware import cpu_flags
+
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def choose(requested: str, gpus: list[tuple[int, int] | None], flags: set[str]) -> tuple[str, str]:
+    """(precision, why) for `requested`, given the GPUs' compute capabilities and the CPU flags."""
+    if requested not in PRECISIONS:
+        raise CharbotError(f"unknown precision {requested!r}: use one of {', '.join(PRECISIONS)}")
+    native = sorted(flags & set(NATIVE_BF16_FLAGS))
+    if requested == "bfloat16" and not gpus and not native:
+        return requested, ("asked for with --precision, but this CPU has no native bfloat16 (no avx512_bf16 or "
+                           "amx_bf16 flag): it is emulated, slower than float32")
+    if requested != "auto":
+        return requested, "asked for with --precision"
+    if gpus:
+        capability = gpus[0]
+        if capability and capability >= (7, 0):
+            return "float16", f"CUDA GPU of compute capability {capability[0]}.{capability[1]} (tensor cores)"
+        return "float32", "this GPU has no tensor cores for float16 (compute capability below 7.0)"
+    if native:
+        return "bfloat16", f"this CPU computes bfloat16 natively ({', '.join(native)})"
+    return "float32", "no GPU, and this CPU has no native bfloat16 (no avx512_bf16 or amx_bf16 flag)"
+
+
+def choose_here(requested: str) -> tuple[str, str]:
+    """`choose` for this machine."""
+    import tensorflow as tf
+
+    gpus = [tf.config.experimental.get_device_details(gpu).get("compute_capability")
+            for gpu in tf.config.list_physical_devices("GPU")]
+    return choose(requested, gpus, cpu_flags())

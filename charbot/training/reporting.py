@@ -1,0 +1,85 @@
+"""The training reporter seam: the events a run reports, and one class that sends them to several reporters.
+
+A reporter is anything with the eight `on_*` methods of `Reporter`; `Silent` does nothing for each and is
+the base the others start from. The terminal display (`progress.RichReporter`) and TensorBoard
+(`tensorboard.TensorBoardReporter`) are two reporters among others. This module draws nothing and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Reporter(Protocol):
+    def on_start(self, model_config, train_config, windows, info, corpus, epoch, window) -> None: ...
+    def on_reading(self, what, done, total) -> None: ...  # the corpus being read or encoded
+    def on_note(self, text) -> None: ...
+    def on_epoch_start(self, epoch, window) -> None: ...
+    def on_window(self, window, loss, chars_per_second, step) -> None: ...  # step: windows since the start
+    def on_epoch_end(self, record, improved, model, vocab, step) -> None: ...
+    def on_interrupted(self, path, epoch, window) -> None: ...
+    def on_end(self, result, out) -> None: ...
+
+
+class Silent:
+    """A reporter that reports nothing; subclass it and override the events you want."""
+
+    def on_start(self, model_config, train_config, windows, info, corpus, epoch, window) -> None:
+        pass
+
+    def on_reading(self, what, done, total) -> None:
+        pass
+
+    def on_note(self, text) -> None:
+        pass
+
+    def on_epoch_start(self, epoch, window) -> None:
+        pass
+
+    def on_window(self, window, loss, chars_per_second, step) -> None:
+        pass
+
+    def on_epoch_end(self, record, improved, model, vocab, step) -> None:
+        pass
+
+    def on_interrupted(self, path, epoch, window) -> None:
+        pass
+
+    def on_end(self, result, out) -> None:
+        pass
+
+
+class Reporters(Silent):
+    """Each event sent to every reporter, in order."""
+
+    def __init__(self, *reporters: Reporter):
+        self.reporters = [reporter for reporter in reporters if reporter is not None]
+
+    def _each(self, event: str, *args) -> None:
+        for reporter in self.reporters:
+            getattr(reporter, event)(*args)
+
+    def on_start(self, *args) -> None:
+        self._each("on_start", *args)
+
+    def on_reading(self, *args) -> None:
+        self._each("on_reading", *args)
+
+    def on_note(self, *args) -> None:
+        self._each("on_note", *args)
+
+    def on_epoch_start(self, *args) -> None:
+        self._each("on_epoch_start", *args)
+
+    def on_window(self, *args) -> None:
+        self._each("on_window", *args)
+
+    def on_epoch_end(self, *args) -> None:
+        self._each("on_epoch_end", *args)
+
+    def on_interrupted(self, *args) -> None:
+        self._each("on_interrupted", *args)
+
+    def on_end(self, *args) -> None:
+        self._each("on_end", *args)
