@@ -2,11 +2,14 @@
 
 1. naive: eager `model(x)` per character plus an eager TFP sample per character;
 2. per-character `tf.function` step, as in the TensorFlow text-generation tutorial's OneStep;
-3. charbot's engine (compiled chunks, XLA);
-4. plain NumPy LSTM step with NumPy sampling: the practical bound at batch 1.
+3. charbot's TensorFlow engine (compiled chunks, XLA);
+4. plain NumPy LSTM step with NumPy sampling;
+5. charbot's LiteRT engine on the same weights exported as float32 and as int8 (`model.export`).
 
 Prints characters per second at batch 1 and 8, time to the first character after a 1,000-character
-seed, and the ratios. Run: .venv/bin/python bench/generate_speed.py [--chars N]
+seed, and the ratios; then the int8 LiteRT engine at batch 1 for wider models with random weights,
+so that the next shipped model can be sized by speed.
+Run: .venv/bin/python bench/generate_speed.py [--chars N] [--widths 512,768,1024]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chars", type=int, default=1000, help="characters per timed run (naive: a fifth)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--widths", default="512,768,1024", help="LSTM widths (2 layers) for the int8 rows; '' skips")
     args = parser.parse_args()
 
     from charbot.generate.engine import Engine
@@ -95,8 +99,22 @@ def main() -> None:
             p /= p.sum(axis=1, keepdims=True)
             ids = (p.cumsum(axis=1) > rng.random((batch, 1))).argmax(axis=1)
 
+    lite = {quantize: litert_engine(model, vocab, quantize) for quantize in ("float32", "int8")}
+
+    def litert(quantize):
+        def run(batch, count):
+            engine = lite[quantize]
+            state = engine.initial_state()
+            if batch == 1:
+                for _ in engine.stream(state, settings.replace(max_chars=count), seed=1):
+                    pass
+            else:
+                engine.sample(state, settings.replace(max_chars=count), seed=1, n=batch)
+        return run
+
     contenders = [("naive eager", naive, max(20, n // 5)), ("per-char tf.function", per_char_function, n),
-                  ("charbot engine", charbot, n), ("NumPy step", numpy_bound, n)]
+                  ("charbot engine", charbot, n), ("NumPy step", numpy_bound, n),
+                  ("LiteRT float32", litert("float32"), n), ("LiteRT int8", litert("int8"), n)]
     speeds = {}
     for batch in (1, 8):
         for name, fn, count in contenders:
@@ -113,6 +131,9 @@ def main() -> None:
     print(f"charbot / NumPy bound, batch 1:          {charbot_1 / speeds['NumPy step', 1]:.2f}x (target >= 0.8)")
     print(f"charbot / naive eager, batch 1:          {charbot_1 / speeds['naive eager', 1]:.1f}x")
     print(f"charbot / per-char tf.function, batch 8: {speeds['charbot engine', 8] / speeds['per-char tf.function', 8]:.2f}x")
+    for quantize in ("float32", "int8"):
+        print(f"LiteRT {quantize:7s} / TF engine, batch 1:    {speeds['LiteRT ' + quantize, 1] / charbot_1:.2f}x"
+              + (" (target >= 3)" if quantize == "int8" else ""))
 
     seed_text = ("ROMEO:\nBut soft, what light through yonder window breaks?\n" * 30)[:1000]
 
@@ -129,6 +150,42 @@ def main() -> None:
     print()
     print(f"first character after a 1,000-character seed: {warm * 1000:.0f} ms warm (target <= 150 ms), "
           f"{cold * 1000:.0f} ms on first use (includes compiling)")
+    engine = lite["int8"]
+    print(f"the same with LiteRT int8: {best_of(args.runs, first_character) * 1000:.0f} ms")
+    if args.widths:
+        width_rows([int(w) for w in args.widths.split(",")], vocab, n, args.runs)
+
+
+def litert_engine(model, vocab, quantize: str):
+    """The LiteRT engine on `model`'s weights, exported as `quantize` into a temporary file."""
+    import tempfile
+    from pathlib import Path
+
+    from charbot.generate.litert import LiteRTEngine
+    from charbot.model.export import convert
+
+    path = Path(tempfile.mkdtemp()) / f"{quantize}.tflite"
+    path.write_bytes(convert(model, quantize))
+    return LiteRTEngine(path, vocab, model.config.num_layers, model.config.rnn_units)
+
+
+def width_rows(widths, vocab, chars: int, runs: int) -> None:
+    """int8 LiteRT at batch 1 for 2-layer models of each width, random weights."""
+    import keras
+
+    from charbot.config import ModelConfig, SampleConfig
+    from charbot.model.network import build_model
+
+    print()
+    print(f"{'LiteRT int8, random weights':30s} {'batch 1 chars/s':>16s}")
+    for width in widths:
+        keras.utils.set_random_seed(0)
+        config = ModelConfig(vocab_size=len(vocab), embedding_dim=64, rnn_units=width, num_layers=2)
+        engine = litert_engine(build_model(config), vocab, "int8")
+        settings = SampleConfig(temperature=0.6, max_chars=chars, stop=())
+        state = engine.initial_state()
+        seconds = best_of(runs, lambda: [None for _ in engine.stream(state, settings, seed=1)])
+        print(f"{'2x' + str(width):30s} {chars / seconds:16,.0f}")
 
 
 if __name__ == "__main__":

@@ -73,9 +73,7 @@ class Model:
 
     def loss(self, text: str) -> float:
         """Nats per character of the model on `text`, the state carried through it (see `charbot eval`)."""
-        from charbot.model.evaluate import score
-
-        return score(self._engine.model, self._engine.vocab, text).nats
+        return self._engine.loss(text)
 
 
 class _Collect:
@@ -135,11 +133,14 @@ _DEFAULTS = {**{name: getattr(SampleConfig(), name) for name in ("temperature", 
                                                                   "min_p")}, "stop": None, "random_seed": None}
 
 
-def load(checkpoint: str | Path | None = None) -> Model:
-    """A model from a checkpoint folder, a run folder (its best/) or a shipped name; None: the default."""
+def load(checkpoint: str | Path | None = None, runtime: str = "auto") -> Model:
+    """A model from a checkpoint folder, a run folder (its best/) or a shipped name; None: the default.
+
+    runtime: "litert" (the checkpoint's model.tflite, without TensorFlow), "tf", or "auto" (litert where
+    installed)."""
     from charbot.generate.loading import load_engine
 
-    engine, data = load_engine(checkpoint)
+    engine, data = load_engine(checkpoint, runtime)
     return Model(engine, data)
 
 
@@ -161,4 +162,8 @@ def train(corpus: str | Path, out: str | Path, **settings):
         raise TypeError(f"unknown training settings: {', '.join(sorted(unknown))}")
     model_config = ModelConfig(**{k: v for k, v in settings.items() if k in model_fields})
     train_config = TrainConfig(corpus=str(corpus), **{k: v for k, v in settings.items() if k in train_fields})
-    return run(load_corpus(str(corpus)), model_config, train_config, Path(out), resume=resume)
+    result = run(load_corpus(str(corpus)), model_config, train_config, Path(out), resume=resume)
+    from charbot.model.export import export_best
+
+    export_best(Path(out))  # best/ carries its model.tflite, so load() runs it on LiteRT at once
+    return result

@@ -93,13 +93,20 @@ def _add_sampling(parser, stop_default=None):
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="checkpoint folder, run folder (its best/) or shipped model name "
                              "(default: the shipped Shakespeare model)")
+    _add_runtime(parser)
+
+
+def _add_runtime(parser) -> None:
+    parser.add_argument("--runtime", choices=("auto", "litert", "tf"), default="auto",
+                        help="litert runs the checkpoint's model.tflite without TensorFlow (fast start, small "
+                             "memory); tf runs the TensorFlow engine; auto is litert where installed (default)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="charbot", description="Chat with a character-level LSTM, generate text, train your own.")
     parser.add_argument("--version", action="version", version=f"charbot {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for add in (_add_chat, _add_generate, _add_train, _add_corpus, _add_eval, _add_info):
+    for add in (_add_chat, _add_generate, _add_train, _add_corpus, _add_eval, _add_info, _add_export):
         add(sub)
     parser.commands = tuple(sub.choices)  # for `charbot [chat options]`
     return parser
@@ -192,6 +199,9 @@ def _add_eval(sub) -> None:
                           help="show the N most surprising characters in context")
     evaluate.add_argument("--heat", action="store_true", help="print the text coloured by the model's surprisal")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    evaluate.add_argument("--runtime", choices=("tf", "litert"), default="tf",
+                          help="tf scores with the TensorFlow model (default); litert scores the checkpoint's "
+                               "model.tflite, read as one stream")
     evaluate.set_defaults(run=_run_eval)
 
 
@@ -202,6 +212,19 @@ def _add_info(sub) -> None:
                       help="checkpoint folder, run folder or shipped model name (default: the shipped model)")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(run=_run_info)
+
+
+def _add_export(sub) -> None:
+    """`charbot export`."""
+    export = sub.add_parser("export", help="write a checkpoint's model for LiteRT (model.tflite)",
+                            description="Convert a checkpoint with TensorFlow's TFLiteConverter into model.tflite, "
+                                        "listed in its manifest; chat and generate then run it without TensorFlow.")
+    export.add_argument("checkpoint", nargs="?", type=Path, default=None,
+                        help="checkpoint folder, run folder or shipped model name (default: the shipped model)")
+    export.add_argument("--quantize", choices=("int8", "float32"), default="int8",
+                        help="int8: dynamic-range int8 weights, about 4x smaller and faster (default); "
+                             "float32 keeps the weights as they are")
+    export.set_defaults(run=_run_export)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,7 +257,9 @@ def _run_generate(args) -> int:
 def _run_train(args) -> int:
     from charbot.training.command import run_train
 
-    return run_train(args, sample=_EpochSampler())
+    from charbot.generate.engine import EpochSampler
+
+    return run_train(args, sample=EpochSampler())
 
 
 def _run_corpus(args) -> int:
@@ -249,29 +274,13 @@ def _run_eval(args) -> int:
     return run_eval(args)
 
 
+def _run_export(args) -> int:
+    from charbot.examine import run_export
+
+    return run_export(args)
+
+
 def _run_info(args) -> int:
     from charbot.examine import run_info
 
     return run_info(args)
-
-
-class _EpochSampler:
-    """The short sample after each epoch, from a float32 copy of the model that is being trained.
-
-    A copy, because the trained model may compute in mixed precision or live on several devices; one
-    copy and one engine for the whole run, so their compiled functions are reused every epoch.
-    """
-
-    def __init__(self):
-        self.engine = None
-
-    def __call__(self, model, vocab) -> str:
-        from charbot.generate.engine import Engine
-        from charbot.model.network import build_model
-
-        if self.engine is None:
-            self.engine = Engine(build_model(model.config), vocab)
-        self.engine.model.set_weights([w.numpy() for w in model.weights])
-        state = self.engine.fresh_state()
-        settings = SampleConfig(max_chars=TrainConfig().sample_chars, stop=())
-        return "".join(t.text for t in self.engine.stream(state, settings, 1))

@@ -1,4 +1,4 @@
-"""`charbot eval`, `charbot info` and `charbot corpus`: the commands that read a model or a corpus and report.
+"""`charbot eval`, `info`, `export` and `corpus`: the commands that read a model or a corpus and report.
 
 They train nothing and generate nothing.
 """
@@ -55,9 +55,16 @@ def run_eval(args) -> int:
 
     corpus = load_corpus(args.text)
     path = names.resolve(args.checkpoint)
-    model, data = network.load_model(path)
-    text = split_text(corpus.text, args.split, data.train_config.val_fraction)
-    result = score(model, data.vocab, text, streams=args.streams)
+    if args.runtime == "litert":
+        from charbot.generate.loading import load_engine
+
+        engine, data = load_engine(path, "litert")
+        text = split_text(corpus.text, args.split, data.train_config.val_fraction)
+        result = engine.score(text)
+    else:
+        model, data = network.load_model(path)
+        text = split_text(corpus.text, args.split, data.train_config.val_fraction)
+        result = score(model, data.vocab, text, streams=args.streams)
     spans = worst_spans(text, data.vocab, result.losses, args.worst) if args.worst else []
     if args.json:
         print(json.dumps(as_json(result, corpus.name, str(path), spans), ensure_ascii=False))
@@ -90,4 +97,14 @@ def run_info(args) -> int:
         console.print(describe.describe(data))
     else:
         sys.stdout.write(describe.plain(data))
+    return 0
+
+
+def run_export(args) -> int:
+    from charbot.model import checkpoint, export, names
+
+    data = checkpoint.load(names.resolve(args.checkpoint))
+    path = export.export(data, args.quantize)
+    where = "" if path.parent == data.path else " (the checkpoint folder is read-only: into the user cache)"
+    print(f"wrote {path}{where}: {path.stat().st_size / 1e6:.1f} MB, {args.quantize} weights")
     return 0

@@ -16,6 +16,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TOLERANCE = 0.002  # nats/char a float16 copy may lose before it is refused
+INT8_TOLERANCE = 0.003  # nats/char the int8 LiteRT model may lose before float32 is shipped instead
 
 
 def main() -> int:
@@ -61,9 +62,26 @@ def main() -> int:
     target = shipped_dir("checkpoints") / args.name
     checkpoint.save(target, weights=data.weights, model_config=data.model_config, train_config=data.train_config,
                     vocab=data.vocab, corpus=data.config["corpus"], metrics=metrics, float16=use_half)
+    ship_litert(target, data.vocab.text_from_ids(val_ids))
     size = sum(p.stat().st_size for p in target.iterdir())
     print(f"shipped {target} ({size / 1e6:.1f} MB, {'float16' if use_half else 'float32'})")
     return 0
+
+
+def ship_litert(target: Path, val_text: str) -> None:
+    """Export model.tflite as int8, unless int8 costs more than INT8_TOLERANCE on the held-out tail."""
+    from charbot.generate.loading import load_engine
+    from charbot.model import checkpoint, export, network
+    from charbot.model.evaluate import score
+
+    model, data = network.load_model(target)
+    reference = score(model, data.vocab, val_text, streams=1).nats  # one stream, as LiteRT reads it
+    export.export(checkpoint.load(target), "int8")
+    int8 = load_engine(target, "litert")[0].loss(val_text)
+    print(f"LiteRT int8: {int8:.4f} nats/char against {reference:.4f} for the float32 model, one stream")
+    if int8 - reference > INT8_TOLERANCE:
+        export.export(checkpoint.load(target), "float32")
+        print(f"int8 costs {int8 - reference:.4f} > {INT8_TOLERANCE}: shipped model.tflite as float32")
 
 
 def run_record(source: Path, data) -> dict:

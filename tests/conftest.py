@@ -48,4 +48,8 @@ def tiny_run(tmp_path_factory, play_file) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_run) -> Path:
+    """The tiny run's best/, with its model.tflite (int8), as `charbot train` leaves it."""
+    from charbot.model.export import export_best
+
+    export_best(tiny_run)
     return tiny_run / "best"

@@ -77,6 +77,7 @@ class ReadyLoader:
         self.ready = threading.Event()
         self.ready.set()
         self.engine, self.checkpoint, self.error = engine, checkpoint, None
+        self.notes, self.runtime = [], "tf"
 
     def wait(self):
         return self.engine, self.checkpoint

@@ -135,3 +135,23 @@ def test_an_empty_weights_file_with_a_matching_manifest_is_one_line(tmp_path, ti
     (target / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CharbotError, match="weights.npz cannot be read"):
         checkpoint.load(target)
+
+
+def test_a_writer_killed_between_its_renames_loses_nothing(tmp_path, tiny_checkpoint):
+    """save() moves the old folder aside, then renames the new one in: killed in between, the next load
+    finds the new one (complete: its manifest is written last), or the old one when that is all there is."""
+    import os
+    import shutil
+
+    target = tmp_path / "latest"
+    shutil.copytree(tiny_checkpoint, tmp_path / ".latest.old-11")
+    shutil.copytree(tiny_checkpoint, tmp_path / ".latest.tmp-11")
+    (tmp_path / ".latest.tmp-11" / "metrics.json").touch()  # mark the new one
+    os.utime(tmp_path / ".latest.tmp-11" / "metrics.json", (1, 1))
+    assert checkpoint.load(target).path == target
+    assert (target / "metrics.json").stat().st_mtime == 1  # the new one
+    shutil.rmtree(target)
+    shutil.copytree(tiny_checkpoint, tmp_path / ".latest.old-12")
+    (tmp_path / ".latest.tmp-12").mkdir()  # killed mid-write: no manifest
+    assert checkpoint.load(target).path == target
+    assert (tmp_path / ".latest.tmp-12").exists()  # left for the next save to clear

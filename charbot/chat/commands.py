@@ -185,7 +185,7 @@ BY_NAME = {command.name: command for command in COMMANDS}
 
 def parse(line: str) -> tuple[Command, str]:
     """`/temp 0.2` -> (the temp command, "0.2"). Raises `CharbotError` for an unknown command."""
-    name, _, arg = line[1:].strip().partition(" ")
+    name, arg = (line[1:].split(maxsplit=1) + ["", ""])[:2]  # any whitespace ends the name (a newline too)
     command = BY_NAME.get(name.lower())
     if command is None:
         close = difflib.get_close_matches(name.lower(), BY_NAME, n=1, cutoff=0.5)

@@ -15,8 +15,10 @@ from charbot.errors import CharbotError
 class ModelLoader:
     """Loads a checkpoint into an engine on a background thread, and warms its compiled code."""
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, runtime: str = "auto"):
         self.path = path
+        self.runtime = runtime
+        self.notes: list[str] = []  # one-line notes from loading (an export on first use), shown by the chat
         self.ready = threading.Event()
         self.engine = None
         self.checkpoint = None
@@ -30,13 +32,13 @@ class ModelLoader:
 
     def _load(self) -> None:
         try:
-            from charbot.generate.engine import PRIME_BUCKETS
             from charbot.generate.loading import load_engine
 
-            engine, data = load_engine(self.path)
+            engine, data = load_engine(self.path, self.runtime, self.notes.append)
+            buckets = getattr(engine, "PRIME_BUCKETS", ())  # the TensorFlow engine's compiled seed lengths
             # What a first short line and a reply need (a reply's state is re-primed from its last chunk,
             # at most 64 characters), compiled beside the generation chunk; longer seeds after "ready".
-            short_seeds = threading.Thread(target=engine.warm_up, args=(PRIME_BUCKETS[:2],),
+            short_seeds = threading.Thread(target=engine.warm_up, args=(buckets[:2],),
                                            kwargs={"generation": False})
             short_seeds.start()
             engine.warm_up(())
@@ -49,7 +51,7 @@ class ModelLoader:
         finally:
             self.ready.set()
         if self.engine is not None:  # long seeds' shapes, later, so as not to slow the first reply
-            self._later = threading.Thread(target=self._warm_long_seeds, args=(PRIME_BUCKETS[2:],), daemon=True)
+            self._later = threading.Thread(target=self._warm_long_seeds, args=(buckets[2:],), daemon=True)
             self._later.start()
 
     def _warm_long_seeds(self, buckets) -> None:

@@ -51,6 +51,8 @@ class Chat:
             if not self.loader.ready.is_set():
                 self.renderer.note("loading the model…")
             engine, self.checkpoint = self.loader.wait()
+            for note in self.loader.notes:
+                self.renderer.note(note)
             self._session = Session(engine, model_name(self.checkpoint), settings=self.settings)
             name = self.session_name
             if name and sessions.path_for(name).is_file():
@@ -99,7 +101,7 @@ class Chat:
     def switch_model(self, path: Path) -> None:
         from charbot.generate.loading import load_engine
 
-        engine, data = load_engine(path)
+        engine, data = load_engine(path, self.loader.runtime, self.renderer.note)
         old = self.session
         self._session = Session(engine, model_name(data), settings=old.settings, heat=old.heat)
         self.checkpoint = data
@@ -192,7 +194,7 @@ def run_script(chat: Chat, lines) -> int:
 def run_chat(args) -> int:
     from charbot.model.names import resolve
 
-    loader = ModelLoader(resolve(args.checkpoint)).start()  # a typo is an error now, not after loading
+    loader = ModelLoader(resolve(args.checkpoint), getattr(args, "runtime", "auto")).start()  # a typo is an error now, not after loading
     settings = settings_from_args(args)
     try:
         return _run(loader, settings, args.session, given_settings(args))

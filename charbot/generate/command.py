@@ -34,9 +34,10 @@ def run_generate(args) -> int:
     from charbot.generate.loading import load_engine
     from charbot.generate.state import new_seed
 
-    engine, _ = load_engine(path)
-    seed = settings.seed if settings.seed is not None else new_seed()
     errors = Console(stderr=True)
+    note = lambda text: errors.print(text, style="dim", markup=False, highlight=False)  # noqa: E731
+    engine, _ = load_engine(path, args.runtime, note)
+    seed = settings.seed if settings.seed is not None else new_seed()
     state, skipped = engine.start(seed_text)
     if skipped:
         errors.print(f"warning: skipped characters the model does not know: {describe_chars(skipped)}",

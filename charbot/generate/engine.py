@@ -25,7 +25,7 @@ load_tensorflow()
 
 import tensorflow as tf  # noqa: E402
 
-from charbot.config import SampleConfig
+from charbot.config import SampleConfig, TrainConfig
 from charbot.generate.sampling import next_ids, settings_tensors
 from charbot.generate.state import PRIME_TAIL, GenState, Token
 from charbot.model.vocab import Vocabulary
@@ -36,6 +36,7 @@ PRIME_BUCKETS = (16, 64, 256, 1024, 4096)  # seed lengths that get their own com
 
 class Engine:
     runtime = "tf"
+    PRIME_BUCKETS = PRIME_BUCKETS
 
     def __init__(self, model, vocab: Vocabulary):
         self.model = model
@@ -204,6 +205,27 @@ class Stream:
             self._chunk_ids = []
             step += CHUNK
         self.stopped_by = "length"
+
+
+class EpochSampler:
+    """The short sample after each epoch, from a float32 copy of the model that is being trained.
+
+    A copy, because the trained model may compute in mixed precision or live on several devices; one
+    copy and one engine for the whole run, so their compiled functions are reused every epoch.
+    """
+
+    def __init__(self):
+        self.engine = None
+
+    def __call__(self, model, vocab) -> str:
+        from charbot.model.network import build_model
+
+        if self.engine is None:
+            self.engine = Engine(build_model(model.config), vocab)
+        self.engine.model.set_weights([w.numpy() for w in model.weights])
+        state = self.engine.fresh_state()
+        settings = SampleConfig(max_chars=TrainConfig().sample_chars, stop=())
+        return "".join(t.text for t in self.engine.stream(state, settings, 1))
 
 
 def _prime_scan(model, states, ids, mask):

@@ -2,28 +2,78 @@
 
 `load_engine` is what the chat, `/model`, `generate`, the API and the llm plugin call. It resolves the
 name (`model.names`), reads and checks the checkpoint (`model.checkpoint`) and builds the engine of the
-runtime asked for. This module never imports TensorFlow itself: only the TensorFlow engine does.
+runtime asked for:
+
+    litert  the checkpoint's `model.tflite` on LiteRT (`generate.litert`); TensorFlow is not imported.
+            A checkpoint without one is exported once, with a note (that step imports TensorFlow).
+    tf      the TensorFlow engine (`generate.engine`): the reference, and batched generation on GPUs.
+    auto    litert where `ai_edge_litert` is installed, else tf.
+
+This module never imports TensorFlow itself.
 """
 
 from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
 
 from charbot.errors import CharbotError
 from charbot.model import checkpoint, names
 
 RUNTIMES = ("auto", "litert", "tf")
+TFLITE = "model.tflite"  # as `model.export.FILE`, named here too so that loading needs no TensorFlow
 
 
 def load_engine(name=None, runtime: str = "auto", note=None):
     """(Engine, CheckpointData) for a checkpoint folder, run folder or shipped name (None: the default).
 
     Args:
-        runtime: "tf" (TensorFlow), "litert" (LiteRT), or "auto" (LiteRT where it is installed).
+        runtime: "litert", "tf", or "auto".
         note: note(text) receives one-line notes, such as an export made on first use.
     """
+    runtime = choose_runtime(runtime)
+    data = checkpoint.load(names.resolve(name))
+    if runtime == "tf":
+        return _tf_engine(data), data
+    from charbot.generate.litert import LiteRTEngine
+
+    path = litert_file(data, note)
+    written_by = data.manifest.get(TFLITE, {}).get("tensorflow", "unknown")
+    config = data.model_config
+    return LiteRTEngine(path, data.vocab, config.num_layers, config.rnn_units, written_by=written_by), data
+
+
+def choose_runtime(runtime: str) -> str:
     if runtime not in RUNTIMES:
         raise CharbotError(f"unknown runtime {runtime!r}: use {', '.join(RUNTIMES)}")
-    data = checkpoint.load(names.resolve(name))
-    return _tf_engine(data), data
+    if runtime == "auto":
+        return "litert" if importlib.util.find_spec("ai_edge_litert") else "tf"
+    if runtime == "litert" and not importlib.util.find_spec("ai_edge_litert"):
+        raise CharbotError("--runtime litert needs ai-edge-litert: pip install 'ai-edge-litert==2.3.0'")
+    return runtime
+
+
+def litert_file(data, note=None) -> Path:
+    """The checkpoint's LiteRT model: listed in its manifest (and checked), cached, or exported now."""
+    entry = data.manifest.get(TFLITE)
+    path = data.path / TFLITE
+    if entry is not None:
+        content = path.read_bytes() if path.is_file() else None
+        if content is None:
+            raise CharbotError(f"checkpoint {data.path}: {TFLITE} is missing; run 'charbot export {data.path}'")
+        if len(content) != entry["bytes"] or hashlib.sha256(content).hexdigest() != entry["sha256"]:
+            raise CharbotError(f"checkpoint {data.path}: {TFLITE} is corrupt (sha256 mismatch); "
+                               f"run 'charbot export {data.path}' to write it again")
+        return path
+    from charbot.model import export
+
+    cached = export.cached_path(data, "int8")
+    if cached.is_file():
+        return cached
+    if note:
+        note(f"exporting {data.path.name} for LiteRT once (this checkpoint has no {TFLITE}; it takes a while)")
+    return export.export(data)
 
 
 def _tf_engine(data):

@@ -113,8 +113,9 @@ def save(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a writer killed mid-write (one writer: the lock)
-        shutil.rmtree(stale, ignore_errors=True)
+    recover(path)  # a writer killed between its renames: its folders first get their name back
+    for stale in [*path.parent.glob(f".{path.name}.tmp-*"), *path.parent.glob(f".{path.name}.old-*")]:
+        shutil.rmtree(stale, ignore_errors=True)  # left by a writer killed mid-write (one writer: the lock)
     try:
         tmp.mkdir()
         for name, data in files.items():
@@ -127,6 +128,21 @@ def save(
         os.replace(path, old)
     os.replace(tmp, path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(path: Path) -> None:
+    """Put back a checkpoint folder that a writer killed between its two renames left without a name.
+
+    `save` moves the old folder aside (`.NAME.old-PID`), then renames the complete new one (`.NAME.tmp-PID`,
+    whose manifest is written last) into place. Killed in between, both are whole: the new one wins."""
+    path = Path(path)
+    if path.exists():
+        return
+    for pattern in (f".{path.name}.tmp-*", f".{path.name}.old-*"):
+        for candidate in sorted(path.parent.glob(pattern)):
+            if (candidate / MANIFEST).is_file():
+                os.replace(candidate, path)
+                return
 
 
 def _read(path: Path, name: str, manifest: dict) -> bytes:
@@ -165,6 +181,7 @@ def _npz(path: Path, name: str, manifest: dict) -> dict[str, np.ndarray]:
 def load(path: Path, *, with_resume: bool = False) -> CheckpointData:
     """Read and validate a checkpoint folder. Raises `CharbotError` naming the bad file."""
     path = Path(path)
+    recover(path)
     if not path.exists():
         raise CharbotError(f"checkpoint {path} does not exist: give a checkpoint folder (see 'charbot train')")
     if not path.is_dir():

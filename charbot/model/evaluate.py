@@ -13,31 +13,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from charbot.config import LN2
+from charbot.model.score import Score
 
 WINDOW = 256  # characters per compiled call along each stream
 STREAMS = 64  # parallel streams at most
-
-
-@dataclass
-class Score:
-    characters: int  # characters scored (the text's known characters, less the first)
-    skipped: str  # unknown characters, each once
-    seconds: float
-    streams: int
-    losses: np.ndarray = field(repr=False)  # [characters] nats for each scored character
-
-    @property
-    def nats(self) -> float:
-        return float(self.losses.mean()) if self.characters else math.nan
-
-    @property
-    def bits(self) -> float:
-        return self.nats / LN2
 
 
 def split_text(text: str, which: str, val_fraction: float) -> str:

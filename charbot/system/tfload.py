@@ -9,10 +9,10 @@ see everything.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 import threading
+
+from charbot.system.quiet import quiet
 
 _lock = threading.Lock()
 _loaded = False
@@ -34,23 +34,6 @@ def load_tensorflow() -> None:
         with quiet():
             _import_all()
         _loaded = True
-
-
-@contextlib.contextmanager
-def quiet():
-    """Point file descriptor 2 at /dev/null for the span of the block (unless CHARBOT_TF_LOGS=1)."""
-    if os.environ.get("CHARBOT_TF_LOGS") == "1":
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _import_all() -> None:

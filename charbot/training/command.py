@@ -35,4 +35,9 @@ def run_train(args, sample=None) -> int:
     result = train(corpus, model_config, train_config, out, resume=args.resume, placement=placement,
                    reporter=reporter if placement.is_chief else None,  # one display: the writer's
                    sample=sample)
+    if placement.is_chief:
+        from charbot.model.export import export_best
+
+        if path := export_best(out):
+            reporter.on_note(f"wrote {path}: chat and generate run it on LiteRT, without TensorFlow")
     return 0 if result.history or result.stopped == "interrupted" else 1

@@ -48,7 +48,8 @@ def split_cpu(devices: int) -> None:
 
 def place(name: str = "auto", cpu_devices: int = 0) -> Placement:
     """Build the strategy called `name` (see the module docstring)."""
-    from charbot.system.tfload import load_tensorflow, quiet
+    from charbot.system.quiet import quiet
+    from charbot.system.tfload import load_tensorflow
 
     load_tensorflow()
     import tensorflow as tf

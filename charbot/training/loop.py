@@ -37,6 +37,8 @@ from charbot.model.vocab import Vocabulary
 
 def _start_or_resume(corpus: Corpus, model_config: ModelConfig, train_config: TrainConfig, out: Path, resume: bool):
     """(model settings, training settings, vocabulary, the `latest/` checkpoint or None) for a run."""
+    checkpoint.recover(out / "latest")
+    checkpoint.recover(out / "best")
     if not resume:
         if (out / "latest").exists():
             raise CharbotError(f"{out} already holds a run: add --resume to continue it, or pick another --out")

@@ -1,0 +1,212 @@
+"""The LiteRT engine: the checkpoint's `model.tflite` run by `ai_edge_litert`, with no TensorFlow loaded.
+
+It does what the TensorFlow engine does (prime with the PRIME_TAIL rule, stream with a state that
+matches what was shown, snapshot and restore, parallel samples, the next characters' probabilities,
+scoring) one character per call of the "step" signature, sampling in NumPy (`npsampler`). The state it carries
+is `state.GenState` with NumPy arrays; states made by the TensorFlow engine are accepted as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from charbot.errors import CharbotError
+from charbot.generate import npsampler
+from charbot.generate.state import PRIME_TAIL, GenState, Token
+from charbot.system.quiet import quiet
+
+class _Signature:
+    """One signature of the model, called with its inputs by name; outputs come back as new arrays.
+
+    `SignatureRunner.__call__` resizes and re-allocates every tensor on every call, which costs more than
+    a step of the model; the shapes here never change, so they are allocated once (by the runner's first
+    call) and later calls only set, invoke and get. ai-edge-litert is pinned, so its wrapper is stable."""
+
+    def __init__(self, interpreter, key: str):
+        self.runner = interpreter.get_signature_runner(key)
+        self.inputs = {name: d["index"] for name, d in self.runner.get_input_details().items()}
+        self.outputs = {name: d["index"] for name, d in self.runner.get_output_details().items()}
+        self.runner(**{name: np.zeros(d["shape"], d["dtype"]) for name, d in self.runner.get_input_details().items()})
+        self._wrapper, self._subgraph = self.runner._interpreter_wrapper, self.runner._subgraph_index
+
+    def __call__(self, **values) -> dict:
+        wrapper, subgraph = self._wrapper, self._subgraph
+        for name, value in values.items():
+            wrapper.SetTensor(self.inputs[name], value, subgraph)
+        wrapper.Invoke(subgraph)
+        return {name: wrapper.GetTensor(index, subgraph) for name, index in self.outputs.items()}
+
+
+def _interpreter(path: Path, threads: int | None, written_by: str):
+    from importlib.metadata import version
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        with quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate" is noise in a terminal program
+            interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            step = _Signature(interpreter, "step")
+    except (ValueError, RuntimeError) as error:
+        raise CharbotError(f"LiteRT model {path} cannot be read by ai-edge-litert {version('ai-edge-litert')} "
+                           f"(written by the converter of TensorFlow {written_by}): {str(error).splitlines()[0]}; "
+                           f"export it again with 'charbot export'") from None
+    return interpreter, step
+
+
+class LiteRTEngine:
+    runtime = "litert"
+
+    def __init__(self, path: Path, vocab, layers: int, units: int, threads: int | None = None,
+                 written_by: str = "unknown"):
+        """Args:
+            written_by: the TensorFlow version whose converter wrote the file (for the error a bad file gives)."""
+        self.path, self.vocab, self.layers, self.units = Path(path), vocab, layers, units
+        threads = threads or min(4, len(os.sched_getaffinity(0)))  # two threads: 112 us a step, one: 162 (Zen 3)
+        self.interpreter, self._step = _interpreter(self.path, threads, written_by)
+        self._check_shapes()
+
+    def _check_shapes(self) -> None:
+        details = self._step.runner.get_input_details()
+        want = {"ids": [1], "states": [2 * self.layers, 1, self.units]}
+        got = {name: list(detail["shape"]) for name, detail in details.items()}
+        logits = list(self._step.runner.get_output_details()["logits"]["shape"])
+        if got != want or logits != [1, len(self.vocab)]:
+            raise CharbotError(f"LiteRT model {self.path} does not fit this checkpoint (inputs {got}, logits {logits}; "
+                               f"expected {want}, [1, {len(self.vocab)}]): export it again with 'charbot export'")
+
+    # --- state -------------------------------------------------------------------------------
+
+    def initial_state(self, batch_size: int = 1) -> GenState:
+        zeros = np.zeros([batch_size, self.units], np.float32)
+        return GenState(tuple((zeros, zeros) for _ in range(self.layers)),
+                        np.zeros([batch_size, len(self.vocab)], np.float32), 0)
+
+    def fresh_state(self) -> GenState:
+        return self.start("")[0]
+
+    def start(self, text: str) -> tuple[GenState, str]:
+        context = "\n\n" if "\n" in self.vocab else ""
+        return self.prime(self.initial_state(), context + text)
+
+    def prime(self, state: GenState, text: str) -> tuple[GenState, str]:
+        encoded = self.vocab.encode(text)
+        return self.prime_ids(state, encoded.ids), encoded.skipped
+
+    def prime_ids(self, state: GenState, ids) -> GenState:
+        ids = np.asarray(ids, np.int32)
+        chars = state.chars + len(ids)
+        states, logits = _packed(state), np.asarray(state.logits, np.float32)[:1]
+        for char_id in ids[-PRIME_TAIL:]:
+            out = self._step(ids=np.array([char_id], np.int32), states=states)
+            states, logits = out["states"], out["logits"]
+        return _unpacked(states, logits, chars)
+
+    def step(self, state: GenState, char_id: int) -> GenState:
+        out = self._step(ids=np.array([char_id], np.int32), states=_packed(state))
+        return _unpacked(out["states"], out["logits"], state.chars + 1)
+
+    def repeat(self, state: GenState, batch_size: int) -> GenState:
+        return state  # rows are sampled one after another from row 0
+
+    def warm_up(self, buckets=(), generation: bool = True) -> None:
+        pass  # nothing is compiled: the interpreter is ready once built
+
+    # --- generation -----------------------------------------------------------------------------
+
+    def stream(self, state: GenState, settings, seed: int) -> "LiteStream":
+        return LiteStream(self, state, settings, seed)
+
+    def sample(self, state: GenState, settings, seed: int, n: int) -> list[str]:
+        """`n` samples from the same starting state (row 0), each from its own stream of the seed."""
+        first = _row0(state)
+        return ["".join(t.text for t in LiteStream(self, first, settings, (seed, row))) for row in range(n)]
+
+    def top_next(self, state: GenState, k: int = 10) -> list[tuple[str, float]]:
+        probs = npsampler.softmax(np.asarray(state.logits, np.float64)[0])
+        order = np.argsort(-probs)[:k]
+        return [(self.vocab.chars[i], float(probs[i])) for i in order]
+
+    def score(self, text: str):
+        """`evaluate.Score` of `text` read as one stream from an empty memory (every character after the first)."""
+        from charbot.model.score import Score
+
+        started = time.perf_counter()
+        encoded = self.vocab.encode(text)
+        ids = np.asarray(encoded.ids, np.int32)
+        losses = np.zeros(max(0, len(ids) - 1), np.float32)
+        states = _packed(self.initial_state())
+        for i, char_id in enumerate(ids[:-1]):
+            out = self._step(ids=np.array([char_id], np.int32), states=states)
+            states, logits = out["states"], out["logits"][0].astype(np.float64)
+            top = logits.max()
+            losses[i] = top + np.log(np.exp(logits - top).sum()) - logits[ids[i + 1]]
+        return Score(len(losses), encoded.skipped, time.perf_counter() - started, 1, losses)
+
+    def loss(self, text: str) -> float:
+        return self.score(text).nats
+
+
+class LiteStream:
+    """Iterate for `Token`s; `state` always matches the tokens yielded so far (it is stepped before each yield).
+
+    The loop keeps the model's own arrays and makes a `GenState` only when `state` is read: this path
+    runs once per character, and every microsecond of Python shows in the speed."""
+
+    def __init__(self, engine: LiteRTEngine, state: GenState, settings, seed):
+        state = _row0(state)
+        self.engine, self.settings = engine, settings
+        self._states, self._logits, self._chars = _packed(state), np.asarray(state.logits, np.float32)[:1], state.chars
+        self.rng = np.random.default_rng(seed)
+        self.text = ""
+        self.stopped_by = "interrupted"  # until the stream ends by itself
+
+    @property
+    def state(self) -> GenState:
+        return _unpacked(self._states, self._logits, self._chars)
+
+    def __iter__(self):
+        settings, chars, rng = self.settings, self.engine.vocab.chars, self.rng
+        stops = [stop for stop in settings.stop if stop]
+        step, next_id, probability = self.engine._step, npsampler.next_id, npsampler.probability
+        ids = np.zeros(1, np.int32)
+        while len(self.text) < settings.max_chars:
+            logits = self._logits[0]
+            char_id = next_id(logits, settings, rng)
+            ids[0] = char_id
+            out = step(ids=ids, states=self._states)
+            self._states, self._logits, self._chars = out["states"], out["logits"], self._chars + 1
+            char = chars[char_id]
+            self.text += char
+            yield Token(char, probability(logits, char_id))
+            if stops and any(self.text.endswith(stop) for stop in stops):
+                self.stopped_by = "stop"
+                return
+        self.stopped_by = "length"
+
+
+def _row0(state: GenState) -> GenState:
+    if state.batch_size == 1:
+        return state
+    layers = tuple((np.asarray(h)[:1], np.asarray(c)[:1]) for h, c in state.layers)
+    return GenState(layers, np.asarray(state.logits)[:1], state.chars)
+
+
+def _packed(state: GenState) -> np.ndarray:
+    """[2 * layers, 1, units] float32: the "states" input (rows h_0, c_0, h_1, c_1, ...; row 0 of the batch).
+
+    A state this engine made holds views of the array it came back in: that array is used as it is."""
+    first = state.layers[0][0]
+    base = getattr(first, "base", None)
+    if isinstance(base, np.ndarray) and base.shape == (2 * len(state.layers), 1, first.shape[-1]) \
+            and base.dtype == np.float32 and all(t.base is base for pair in state.layers for t in pair):
+        return base
+    return np.stack([np.asarray(t, np.float32)[:1] for pair in state.layers for t in pair])
+
+
+def _unpacked(states: np.ndarray, logits: np.ndarray, chars: int) -> GenState:
+    layers = tuple((states[2 * i], states[2 * i + 1]) for i in range(len(states) // 2))
+    return GenState(layers, logits, chars)
