@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/generate_speed.py
 	$(BIN)/python bench/train_speed.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/litert_chunk.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -69,6 +69,10 @@ def _fraction(text):
     return _float(text, lambda v: 0.0 <= v < 1.0, "at least 0 and below 1")
 
 
+def _count_float(text):
+    return _float(text, lambda v: v >= 0, "a number of 0 or more")
+
+
 def _positive_float(text):
     return _float(text, lambda v: 0.0 < v < float("inf"), "a finite number above 0")
 
@@ -159,7 +163,16 @@ def _add_train(sub) -> None:
     trainer.add_argument("--rnn-units", type=_positive_int, default=model.rnn_units)
     trainer.add_argument("--num-layers", type=_positive_int, default=model.num_layers)
     trainer.add_argument("--embedding-dim", type=_positive_int, default=model.embedding_dim)
-    trainer.add_argument("--dropout", type=_fraction, default=model.dropout)
+    trainer.add_argument("--dropout", type=_fraction, default=model.dropout,
+                         help="dropout on each LSTM layer's output, between layers and before the head")
+    trainer.add_argument("--input-dropout", type=_fraction, default=0.0, help="dropout on the embedding output")
+    trainer.add_argument("--locked-dropout", action="store_true",
+                         help="one dropout mask per window for every time step (variational), not one per step")
+    trainer.add_argument("--weight-drop", type=_fraction, default=0.0,
+                         help="DropConnect on the recurrent weights, one mask per window (AWD-LSTM; CPUs only)")
+    trainer.add_argument("--weight-decay", type=_count_float, default=0.0, help="decoupled weight decay (AdamW)")
+    trainer.add_argument("--ema", type=_fraction, default=0.0, metavar="MOMENTUM",
+                         help="validate and save a moving average of the weights, e.g. 0.999 (default off)")
     trainer.add_argument("--precision", choices=PRECISIONS, default=train.precision,
                          help="number format of the matrix products: auto picks bfloat16 on CPUs that compute it "
                               "natively, float16 on CUDA GPUs with tensor cores, float32 otherwise (default auto)")

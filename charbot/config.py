@@ -30,7 +30,10 @@ class ModelConfig(_Saved):
     embedding_dim: int = 64  # characters are few; a small embedding is plenty
     rnn_units: int = 512  # width of each LSTM layer
     num_layers: int = 2  # stacked LSTM layers
-    dropout: float = 0.1  # applied between layers and before the output, training only
+    dropout: float = 0.1  # on each LSTM layer's output (between layers, and before the head), training only
+    input_dropout: float = 0.0  # on the embedding output, training only
+    locked_dropout: bool = False  # one dropout mask per window for every time step (variational), not one per step
+    weight_drop: float = 0.0  # DropConnect on each layer's recurrent kernel, one mask per window (AWD-LSTM)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class TrainConfig(_Saved):
     schedule_steps: int = 0  # steps the learning-rate schedule spans (0 = epochs x windows per epoch)
     sample_chars: int = 200  # length of the sample shown after each epoch
     precision: str = "auto"  # auto | float32 | bfloat16 | float16; a run records what auto chose
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW) when above 0, else Adam
+    ema: float = 0.0  # momentum of an exponential moving average of the weights, used to validate and save (0 = off)
 
 
 @dataclass(frozen=True)

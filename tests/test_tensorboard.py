@@ -27,7 +27,7 @@ def test_event_files_hold_what_metrics_json_holds(tmp_path, play_file):
     out = tmp_path / "run"
     config = TrainConfig(batch_size=4, seq_len=16, epochs=2, learning_rate=0.01, warmup_steps=2)
     train(load_corpus(str(play_file)), ModelConfig(embedding_dim=8, rnn_units=16, num_layers=1), config, out,
-          sample=lambda model, vocab: "WREN:\nA sample of our own\n")
+          sample=lambda model, vocab, chars: "WREN:\nA sample of our own\n")
     events = read_events(out / "logs")
     epochs = checkpoint.load(out / "latest").metrics["epochs"]
     windows = epochs[0]["windows"]

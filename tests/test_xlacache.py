@@ -35,7 +35,7 @@ def test_the_folder_is_keyed_by_versions_and_the_cpu(monkeypatch):
 def generate(tiny_checkpoint, cache_home, **env):
     return subprocess.run(
         [sys.executable, "-m", "charbot", "generate", "WREN:", "--checkpoint", str(tiny_checkpoint), "--seed", "2",
-         "--len", "40"], capture_output=True, text=True, timeout=300,
+         "--len", "40", "--runtime", "tf"], capture_output=True, text=True, timeout=300,
         env={**{k: v for k, v in os.environ.items() if k != "TF_XLA_FLAGS"}, "XDG_CACHE_HOME": str(cache_home), **env})
 
 

@@ -25,7 +25,7 @@ load_tensorflow()
 
 import tensorflow as tf  # noqa: E402
 
-from charbot.config import SampleConfig, TrainConfig
+from charbot.config import SampleConfig
 from charbot.generate.sampling import next_ids, settings_tensors
 from charbot.generate.state import PRIME_TAIL, GenState, Token
 from charbot.model.vocab import Vocabulary
@@ -217,14 +217,14 @@ class EpochSampler:
     def __init__(self):
         self.engine = None
 
-    def __call__(self, model, vocab) -> str:
+    def __call__(self, model, vocab, chars: int) -> str:
         from charbot.model.network import build_model
 
         if self.engine is None:
             self.engine = Engine(build_model(model.config), vocab)
         self.engine.model.set_weights([w.numpy() for w in model.weights])
         state = self.engine.fresh_state()
-        settings = SampleConfig(max_chars=TrainConfig().sample_chars, stop=())
+        settings = SampleConfig(max_chars=chars, stop=())
         return "".join(t.text for t in self.engine.stream(state, settings, 1))
 
 

@@ -37,16 +37,26 @@ def filtering(settings) -> bool:
     return settings.top_k > 0 or settings.top_p < 1.0 or settings.min_p > 0.0
 
 
-def next_id(logits: np.ndarray, settings, rng: np.random.Generator) -> int:
-    """The next id for one row of logits [vocab] (float32, unscaled)."""
-    if settings.temperature <= 0.0:
-        return int(logits.argmax())
+def cumulative(logits: np.ndarray, settings) -> np.ndarray:
+    """The unnormalised cumulative weights that a draw inverts, for one row [vocab] at temperature > 0."""
     scaled = logits * np.float32(1.0 / max(settings.temperature, _TINY_TEMPERATURE))
     if filtering(settings):
         scaled = filter_logits(scaled[None], settings)[0]
-    cumulative = np.cumsum(np.exp(scaled - scaled.max()))
-    # The first index whose cumulative weight exceeds the draw: a weight of 0 (filtered out) is never chosen.
-    return min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")), len(logits) - 1)
+    return np.cumsum(np.exp(scaled - scaled.max()))
+
+
+def draw(cumulative_weights: np.ndarray, uniform):
+    """The first index whose cumulative weight exceeds `uniform` x the total (a weight of 0 is never
+    chosen); `uniform` may be one number in [0, 1) or an array of them."""
+    chosen = np.searchsorted(cumulative_weights, uniform * cumulative_weights[-1], side="right")
+    return np.minimum(chosen, len(cumulative_weights) - 1)
+
+
+def next_id(logits: np.ndarray, settings, rng: np.random.Generator) -> int:
+    """The next id for one row of logits [vocab] (float32, unscaled): one uniform number from `rng`."""
+    if settings.temperature <= 0.0:
+        return int(logits.argmax())
+    return int(draw(cumulative(logits, settings), rng.random()))
 
 
 def probability(logits: np.ndarray, chosen: int) -> float:

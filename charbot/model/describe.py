@@ -60,7 +60,7 @@ def rows(data: checkpoint.CheckpointData) -> list[tuple[str, str]]:
     out += [("", f"{f['name']} ({f['bytes']:,} bytes, sha256 {f['sha256']})") for f in corpus.get("files", [])]
     out.append(("corpus source", f"{corpus.get('source', '?')}; licence: {corpus.get('licence', '?')}"))
     out.append(("training", f"batch {train.batch_size} x {train.seq_len}, lr {train.learning_rate}, "
-                            f"dropout {model.dropout}, {len(metrics.get('epochs', []))} of {train.epochs} epochs, "
+                            f"{_regularisers(model, train)}, {len(metrics.get('epochs', []))} of {train.epochs} epochs, "
                             f"{metrics.get('wall_seconds', 0):,.0f} s of training, {_stop_story(metrics)}"))
     if metrics.get("precision"):
         out.append(("precision", f"{metrics['precision']} ({metrics.get('precision_reason', '')}); "
@@ -76,6 +76,16 @@ def rows(data: checkpoint.CheckpointData) -> list[tuple[str, str]]:
                           "no model.tflite yet: made on first use, or by 'charbot export'"))
     out.append(("charbot", str(data.config.get("charbot_version", "?"))))
     return out
+
+
+def _regularisers(model, train) -> str:
+    """"dropout 0.1" and whichever of the other regularisers the run used."""
+    parts = [f"dropout {model.dropout}" + (" (locked)" if model.locked_dropout else "")]
+    for name, value in (("input dropout", model.input_dropout), ("weight drop", model.weight_drop),
+                        ("weight decay", train.weight_decay), ("EMA", train.ema)):
+        if value:
+            parts.append(f"{name} {value:g}")
+    return ", ".join(parts)
 
 
 def _stop_story(metrics: dict) -> str:

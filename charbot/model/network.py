@@ -45,6 +45,9 @@ class CharModel(keras.Model):
         self.config = config
         self.precision = precision
         self.layerwise = not tf.config.list_physical_devices("GPU") if layerwise is None else layerwise
+        if config.weight_drop > 0 and not self.layerwise:
+            raise CharbotError("--weight-drop needs the layer-wise LSTM, which trains on CPUs; on a GPU the Keras "
+                               "layer (cuDNN) has no hook for it: train without --weight-drop there")
         policy = POLICIES[precision]
         self.embedding = keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding",
                                                 dtype=policy)
@@ -84,18 +87,19 @@ class CharModel(keras.Model):
         if states is None:
             states = self.zero_state(tf.shape(ids)[0])
         x = tf.transpose(self.embedding(ids), [1, 0, 2])  # [time, batch, embedding]
+        x = self._dropout(x, training, dropout_seed, _INPUT, rows, self.config.input_dropout)
         new_states = []
         for i, lstm in enumerate(self.lstms):
-            x, h, c = self._layer(lstm, x, *states[i])
+            x, h, c = self._layer(lstm, x, *states[i], self._dropped(lstm, i, training, dropout_seed))
             new_states.append((h, c))
-            x = self._dropout(x, training, dropout_seed, i, rows)
+            x = self._dropout(x, training, dropout_seed, i, rows, self.config.dropout)
         return tf.transpose(self.head(x), [1, 0, 2]), tuple(new_states)
 
-    def _layer(self, lstm, x, h, c):
+    def _layer(self, lstm, x, h, c, recurrent_kernel):
         """One LSTM layer over time-major x: (outputs [time, batch, units], h, c), float32."""
         if self.layerwise:
             cell = lstm.cell
-            return lstm_sequence(tf.cast(x, tf.float32), h, c, cell.kernel, cell.recurrent_kernel, cell.bias,
+            return lstm_sequence(tf.cast(x, tf.float32), h, c, cell.kernel, recurrent_kernel, cell.bias,
                                  tf.as_dtype(lstm.compute_dtype))
         out, h, c = lstm(tf.transpose(x, [1, 0, 2]), initial_state=[h, c], training=False)
         cast = lambda t: tf.cast(t, tf.float32)  # noqa: E731
@@ -116,18 +120,33 @@ class CharModel(keras.Model):
             new_states.append((h, c))
         return self.head(x), tuple(new_states)
 
-    def _dropout(self, x, training, seed, layer_index, rows):
-        """Inverted dropout on time-major x [time, batch, units]."""
-        rate = self.config.dropout
+    def _dropout(self, x, training, seed, layer_index, rows, rate):
+        """Inverted dropout on time-major x [time, batch, units]: a mask per step, or one per window
+        (`locked_dropout`) broadcast over every step."""
         if not training or rate <= 0.0 or seed is None:
             return x
         # Masks are a pure function of (seed, layer, time step, row of the global batch, unit): a resumed
         # run draws exactly the same masks, each replica computes only its rows, and the plain graph and
         # XLA draw the same numbers (integer hashing, where TensorFlow's stateless generators do not).
         shape = tf.shape(x)
+        if self.config.locked_dropout:
+            shape = tf.concat([[1], shape[1:]], 0)
         first = rows[0] if rows is not None else 0
         noise = hashed_uniform(shape, [seed[0], seed[1] * 131 + layer_index], first)
         return tf.where(noise >= rate, x / (1.0 - rate), tf.zeros_like(x))
+
+    def _dropped(self, lstm, layer_index, training, seed):
+        """The recurrent kernel, with DropConnect (`weight_drop`) while training: one mask per window,
+        the same for every row and replica (a function of the seed, the step and the layer)."""
+        kernel, rate = lstm.cell.recurrent_kernel, self.config.weight_drop
+        if not training or rate <= 0.0 or seed is None:
+            return kernel
+        shape = tf.concat([[1], tf.shape(kernel)], 0)
+        noise = hashed_uniform(shape, [seed[0], seed[1] * 131 + _WEIGHTS + layer_index])[0]
+        return tf.where(noise >= rate, kernel / (1.0 - rate), tf.zeros_like(kernel))
+
+
+_INPUT, _WEIGHTS = 64, 96  # mask streams of the embedding dropout and of weight drop (layers use 0, 1, ...)
 
 
 def _mix(x):

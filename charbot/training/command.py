@@ -14,7 +14,7 @@ from charbot.config import ModelConfig, TrainConfig
 
 def run_train(args, sample=None) -> int:
     """Args:
-        sample: sample(model, vocab) -> the text shown after each epoch (the CLI passes one)."""
+        sample: sample(model, vocab, chars) -> the text shown after each epoch (the CLI passes one)."""
     from charbot.corpus import load_corpus
     from charbot.training.distribute import place
     from charbot.training.progress import RichReporter
@@ -26,12 +26,14 @@ def run_train(args, sample=None) -> int:
     placement = place(args.strategy, args.cpu_devices)  # before any TensorFlow op: multi-worker needs it
     out = args.out or Path("runs") / Path(corpus.name).stem
     model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
-                               num_layers=args.num_layers, dropout=args.dropout)
+                               num_layers=args.num_layers, dropout=args.dropout, input_dropout=args.input_dropout,
+                               locked_dropout=args.locked_dropout, weight_drop=args.weight_drop)
     train_config = TrainConfig(corpus=args.corpus, batch_size=args.batch_size, seq_len=args.seq_len,
                                epochs=args.epochs, learning_rate=args.learning_rate, patience=args.patience,
                                val_fraction=args.val_fraction, val_chars=args.val_chars, seed=args.seed,
                                budget_seconds=args.budget or 0.0,
-                               max_steps=args.max_steps or 0, precision=args.precision)
+                               max_steps=args.max_steps or 0, precision=args.precision,
+                               weight_decay=args.weight_decay, ema=args.ema)
     result = train(corpus, model_config, train_config, out, resume=args.resume, placement=placement,
                    reporter=reporter if placement.is_chief else None,  # one display: the writer's
                    sample=sample)

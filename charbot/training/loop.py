@@ -158,7 +158,19 @@ class _Run:
         return None
 
     def end_epoch(self, chars_per_second: float) -> None:
-        """Validate, record the epoch, keep the best, and decide whether the run stops here."""
+        """Validate, record the epoch, keep the best, and decide whether the run stops here.
+
+        With --ema, validation, the sample and best/ use the averaged weights; latest/ keeps the trained
+        ones (and the average among the optimizer's slots), so a resumed run continues exactly."""
+        with self.trainer.averaged():
+            record, improved = self._validate(chars_per_second)
+            if improved:
+                self.save("best", with_position=False)
+        self.save("latest", with_position=True)
+        self.report.on_epoch_end(record, improved, self.trainer.model, self.vocab, self.position.epoch * self.windows)
+
+    def _validate(self, chars_per_second: float) -> tuple[dict, bool]:
+        """(the epoch's record, whether it improved on the best); the position moves to the next epoch."""
         position, result = self.position, self.result
         val_loss = self.trainer.evaluate(self.val_layout)
         uniform = math.log(len(self.vocab))
@@ -178,7 +190,7 @@ class _Run:
                   "chars_per_second": chars_per_second,
                   "learning_rate": self.trainer.learning_rate(), "windows": position.window}
         if self.sample is not None and self.trainer.placement.is_chief:
-            record["sample"] = self.sample(self.trainer.model, self.vocab)
+            record["sample"] = self.sample(self.trainer.model, self.vocab, self.train_config.sample_chars)
         result.history.append(record)
         improved = val_loss < position.best_val_loss
         if improved:
@@ -191,10 +203,7 @@ class _Run:
             result.stopped = limit
         elif position.bad_epochs >= self.train_config.patience:
             result.stopped = "early-stopped"
-        if improved:
-            self.save("best", with_position=False)
-        self.save("latest", with_position=True)
-        self.report.on_epoch_end(record, improved, self.trainer.model, self.vocab, position.epoch * self.windows)
+        return record, improved
 
     def interrupt(self, by: str) -> None:
         self.result.stopped, self.result.reason = "interrupted", by
@@ -223,7 +232,8 @@ def train(
             silently. TensorBoard logs are written either way.
         max_windows: stop (resumably) after this many training windows in this call; for tests.
         placement: where to train (`charbot.training.distribute.place`); default one device.
-        sample: sample(model, vocab) -> a short text, made after each epoch and kept with its record.
+        sample: sample(model, vocab, chars) -> a text of `chars` characters (the run's sample_chars), made
+            after each epoch and kept with its record.
     """
     placement = placement or place("one")
     if not placement.is_chief:  # it writes nothing, so it takes no lock

@@ -7,6 +7,8 @@ stopping, budgets and checkpoints are `charbot.training.loop`'s. It never import
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from charbot.model import checkpoint
@@ -46,7 +48,7 @@ class Trainer:
         keras.utils.set_random_seed(train_config.seed)
         with placement.strategy.scope():
             self.model = build_model(model_config, precision)
-            optimizer = keras.optimizers.Adam(learning_rate=_schedule(train_config, total_steps))
+            optimizer = _optimizer(keras, train_config, _schedule(train_config, total_steps))
             if precision == "float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             # Slots exist before the first step: created lazily inside strategy.run they would not.
@@ -113,6 +115,22 @@ class Trainer:
                                        tf.constant(seed, tf.int32))
         return float(loss), states
 
+    @contextlib.contextmanager
+    def averaged(self):
+        """Inside the block the model holds the moving average of its weights (--ema), after it the
+        trained weights again; without --ema it changes nothing."""
+        if not self.config.ema:
+            yield
+            return
+        variables = self.model.trainable_variables
+        kept = [variable.numpy() for variable in variables]
+        getattr(self.optimizer, "inner_optimizer", self.optimizer).finalize_variable_values(variables)
+        try:
+            yield
+        finally:
+            for variable, value in zip(variables, kept):
+                variable.assign(value)
+
     def learning_rate(self) -> float:
         return float(self.optimizer.learning_rate)
 
@@ -170,6 +188,14 @@ def xla_pays(strategy: str, flags: set[str], gpu: bool, rnn_units: int) -> bool:
     costs seconds (4 s more for a 2 x 24 model, 9 s for 2 x 512) that a small model never earns back.
     """
     return strategy == "one" and not gpu and "avx512f" not in flags and "avx2" in flags and rnn_units >= 128
+
+
+def _optimizer(keras, config: TrainConfig, schedule):
+    """Adam, or AdamW when --weight-decay is set (decoupled decay), keeping an EMA of the weights with --ema."""
+    ema = {"use_ema": True, "ema_momentum": config.ema} if config.ema > 0 else {}
+    if config.weight_decay > 0:
+        return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, **ema)
+    return keras.optimizers.Adam(learning_rate=schedule, **ema)
 
 
 def _schedule(config: TrainConfig, total_steps: int):
