@@ -32,6 +32,16 @@ class _Signature:
         self.outputs = {name: d["index"] for name, d in self.runner.get_output_details().items()}
         self.runner(**{name: np.zeros(d["shape"], d["dtype"]) for name, d in self.runner.get_input_details().items()})
         self._wrapper, self._subgraph = self.runner._interpreter_wrapper, self.runner._subgraph_index
+        self._ids, self._states = self.inputs.get("ids"), self.inputs.get("states")
+        self._logits, self._new_states = self.outputs.get("logits"), self.outputs.get("states")
+
+    def step(self, ids: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The "step" signature's call, for the stream's inner loop: (logits, states)."""
+        wrapper, subgraph = self._wrapper, self._subgraph
+        wrapper.SetTensor(self._ids, ids, subgraph)
+        wrapper.SetTensor(self._states, states, subgraph)
+        wrapper.Invoke(subgraph)
+        return wrapper.GetTensor(self._logits, subgraph), wrapper.GetTensor(self._new_states, subgraph)
 
     def __call__(self, **values) -> dict:
         wrapper, subgraph = self._wrapper, self._subgraph
@@ -161,30 +171,37 @@ class LiteStream:
         self.engine, self.settings = engine, settings
         self._states, self._logits, self._chars = _packed(state), np.asarray(state.logits, np.float32)[:1], state.chars
         self.rng = np.random.default_rng(seed)
-        self.text = ""
+        self._pieces: list[str] = []  # the text so far (joined on demand: += on an attribute copies it whole)
         self.stopped_by = "interrupted"  # until the stream ends by itself
 
     @property
     def state(self) -> GenState:
         return _unpacked(self._states, self._logits, self._chars)
 
+    @property
+    def text(self) -> str:
+        return "".join(self._pieces)
+
     def __iter__(self):
-        settings, chars, rng = self.settings, self.engine.vocab.chars, self.rng
+        settings, chars, rng, pieces = self.settings, self.engine.vocab.chars, self.rng, self._pieces
         stops = [stop for stop in settings.stop if stop]
-        step, next_id, probability = self.engine._step, npsampler.next_id, npsampler.probability
+        longest, tail = max(map(len, stops), default=0), ""
+        step, next_id, probability = self.engine._step.step, npsampler.next_id, npsampler.probability
         ids = np.zeros(1, np.int32)
-        while len(self.text) < settings.max_chars:
+        while len(pieces) < settings.max_chars:
             logits = self._logits[0]
             char_id = next_id(logits, settings, rng)
             ids[0] = char_id
-            out = step(ids=ids, states=self._states)
-            self._states, self._logits, self._chars = out["states"], out["logits"], self._chars + 1
+            self._logits, self._states = step(ids, self._states)
+            self._chars += 1
             char = chars[char_id]
-            self.text += char
+            pieces.append(char)
             yield Token(char, probability(logits, char_id))
-            if stops and any(self.text.endswith(stop) for stop in stops):
-                self.stopped_by = "stop"
-                return
+            if stops:
+                tail = (tail + char)[-longest:]
+                if any(tail.endswith(stop) for stop in stops):
+                    self.stopped_by = "stop"
+                    return
         self.stopped_by = "length"
 
 

@@ -39,10 +39,10 @@ def filtering(settings) -> bool:
 
 def cumulative(logits: np.ndarray, settings) -> np.ndarray:
     """The unnormalised cumulative weights that a draw inverts, for one row [vocab] at temperature > 0."""
-    scaled = logits * np.float32(1.0 / max(settings.temperature, _TINY_TEMPERATURE))
-    if filtering(settings):
+    scaled = logits * (1.0 / max(settings.temperature, _TINY_TEMPERATURE))  # a Python float keeps float32
+    if settings.top_k > 0 or settings.top_p < 1.0 or settings.min_p > 0.0:
         scaled = filter_logits(scaled[None], settings)[0]
-    return np.cumsum(np.exp(scaled - scaled.max()))
+    return np.exp(scaled - scaled.max()).cumsum()
 
 
 def draw(cumulative_weights: np.ndarray, uniform):
@@ -56,7 +56,8 @@ def next_id(logits: np.ndarray, settings, rng: np.random.Generator) -> int:
     """The next id for one row of logits [vocab] (float32, unscaled): one uniform number from `rng`."""
     if settings.temperature <= 0.0:
         return int(logits.argmax())
-    return int(draw(cumulative(logits, settings), rng.random()))
+    weights = cumulative(logits, settings)
+    return min(int(weights.searchsorted(rng.random() * weights[-1], "right")), len(weights) - 1)  # as `draw`
 
 
 def probability(logits: np.ndarray, chosen: int) -> float:
