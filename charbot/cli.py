@@ -270,7 +270,7 @@ def _run_generate(args) -> int:
 def _run_train(args) -> int:
     from charbot.training.command import run_train
 
-    from charbot.generate.engine import EpochSampler
+    from charbot.generate.epoch import EpochSampler
 
     return run_train(args, sample=EpochSampler())
 

@@ -135,6 +135,13 @@ def test_help_does_not_import_tensorflow():
     assert result.stdout.strip() == "False"
 
 
+def test_a_bad_corpus_is_answered_before_tensorflow_loads():
+    code = ("import sys; from charbot.cli import main; status = main(['train', '--corpus', '/no/such.txt']); "
+            "print(status, 'tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "1 False" and "does not exist" in result.stderr
+
+
 def test_ctrl_c_during_training_saves_a_resumable_checkpoint_and_exits_0(tmp_path, play_file):
     import signal
     import time

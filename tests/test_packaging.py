@@ -22,7 +22,11 @@ def test_wheel_contains_the_package_data(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "charbot/corpora/shakespeare.json" in names
     assert "charbot/cli.py" in names
-    shipped = [p for p in (ROOT / "checkpoints").glob("*/*") if p.suffix in (".json", ".npz")]
+    for package in ("corpus", "model", "training", "generate", "chat", "system"):
+        assert f"charbot/{package}/__init__.py" in names
+    assert "charbot/generate/litert.py" in names
+    shipped = [p for p in (ROOT / "checkpoints").glob("*/*") if p.suffix in (".json", ".npz", ".tflite")]
+    assert any(p.suffix == ".tflite" for p in shipped)
     for path in shipped:
         assert f"charbot/checkpoints/{path.parent.name}/{path.name}" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
