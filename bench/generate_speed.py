@@ -79,13 +79,16 @@ def main() -> None:
 
     settings = SampleConfig(temperature=temperature, max_chars=n, stop=())
 
-    def charbot(batch, count):
-        state = engine.initial_state()
-        if batch == 1:
-            for _ in engine.stream(state, settings.replace(max_chars=count), seed=1):
-                pass
-        else:
-            engine.sample(state, settings.replace(max_chars=count), seed=1, n=batch)
+    def streaming(which):
+        """A run of `which` engine: one stream at batch 1, else `batch` samples at once."""
+        def run(batch, count):
+            state = which.initial_state()
+            if batch == 1:
+                for _ in which.stream(state, settings.replace(max_chars=count), seed=1):
+                    pass
+            else:
+                which.sample(state, settings.replace(max_chars=count), seed=1, n=batch)
+        return run
 
     rng = np.random.default_rng(0)
 
@@ -101,20 +104,9 @@ def main() -> None:
 
     lite = {quantize: litert_engine(model, vocab, quantize) for quantize in ("float32", "int8")}
 
-    def litert(quantize):
-        def run(batch, count):
-            engine = lite[quantize]
-            state = engine.initial_state()
-            if batch == 1:
-                for _ in engine.stream(state, settings.replace(max_chars=count), seed=1):
-                    pass
-            else:
-                engine.sample(state, settings.replace(max_chars=count), seed=1, n=batch)
-        return run
-
     contenders = [("naive eager", naive, max(20, n // 5)), ("per-char tf.function", per_char_function, n),
-                  ("charbot engine", charbot, n), ("NumPy step", numpy_bound, n),
-                  ("LiteRT float32", litert("float32"), n), ("LiteRT int8", litert("int8"), n)]
+                  ("charbot engine", streaming(engine), n), ("NumPy step", numpy_bound, n),
+                  ("LiteRT float32", streaming(lite["float32"]), n), ("LiteRT int8", streaming(lite["int8"]), n)]
     speeds = {}
     for batch in (1, 8):
         for name, fn, count in contenders:
