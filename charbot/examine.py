@@ -59,12 +59,12 @@ def run_eval(args) -> int:
         from charbot.generate.loading import load_engine
 
         engine, data = load_engine(path, "litert")
-        text = split_text(corpus.text, args.split, data.train_config.val_fraction)
-        result = engine.score(text)
+        scored = engine.score  # one stream
     else:
         model, data = network.load_model(path)
-        text = split_text(corpus.text, args.split, data.train_config.val_fraction)
-        result = score(model, data.vocab, text, streams=args.streams)
+        scored = lambda text: score(model, data.vocab, text, streams=args.streams)  # noqa: E731
+    text = split_text(corpus.text, args.split, data.train_config.val_fraction)
+    result = scored(text)
     spans = worst_spans(text, data.vocab, result.losses, args.worst) if args.worst else []
     if args.json:
         print(json.dumps(as_json(result, corpus.name, str(path), spans), ensure_ascii=False))

@@ -20,7 +20,7 @@ from charbot.generate.state import PRIME_TAIL, GenState, Token
 from charbot.system.quiet import quiet
 
 class _Signature:
-    """One signature of the model, called with its inputs by name; outputs come back as new arrays.
+    """The model's "step" signature: ids and states in, (logits, states) out, as new arrays.
 
     `SignatureRunner.__call__` resizes and re-allocates every tensor on every call, which costs more than
     a step of the model; the shapes here never change, so they are allocated once (by the runner's first
@@ -28,39 +28,31 @@ class _Signature:
 
     def __init__(self, interpreter, key: str):
         self.runner = interpreter.get_signature_runner(key)
-        self.inputs = {name: d["index"] for name, d in self.runner.get_input_details().items()}
-        self.outputs = {name: d["index"] for name, d in self.runner.get_output_details().items()}
-        self.runner(**{name: np.zeros(d["shape"], d["dtype"]) for name, d in self.runner.get_input_details().items()})
+        inputs, outputs = self.runner.get_input_details(), self.runner.get_output_details()
+        self.runner(**{name: np.zeros(d["shape"], d["dtype"]) for name, d in inputs.items()})
         self._wrapper, self._subgraph = self.runner._interpreter_wrapper, self.runner._subgraph_index
-        self._ids, self._states = self.inputs.get("ids"), self.inputs.get("states")
-        self._logits, self._new_states = self.outputs.get("logits"), self.outputs.get("states")
+        self._ids, self._states = inputs["ids"]["index"], inputs["states"]["index"]
+        self._logits, self._new_states = outputs["logits"]["index"], outputs["states"]["index"]
 
-    def step(self, ids: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The "step" signature's call, for the stream's inner loop: (logits, states)."""
+    def __call__(self, ids: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         wrapper, subgraph = self._wrapper, self._subgraph
         wrapper.SetTensor(self._ids, ids, subgraph)
         wrapper.SetTensor(self._states, states, subgraph)
         wrapper.Invoke(subgraph)
         return wrapper.GetTensor(self._logits, subgraph), wrapper.GetTensor(self._new_states, subgraph)
 
-    def __call__(self, **values) -> dict:
-        wrapper, subgraph = self._wrapper, self._subgraph
-        for name, value in values.items():
-            wrapper.SetTensor(self.inputs[name], value, subgraph)
-        wrapper.Invoke(subgraph)
-        return {name: wrapper.GetTensor(index, subgraph) for name, index in self.outputs.items()}
 
-
-def _interpreter(path: Path, threads: int | None, written_by: str):
+def _interpreter(path: Path, threads: int | None, written_by: str, content: bytes | None):
     from importlib.metadata import version
 
     from ai_edge_litert.interpreter import Interpreter
 
     try:
         with quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate" is noise in a terminal program
-            interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            source = {"model_content": content} if content is not None else {"model_path": str(path)}
+            interpreter = Interpreter(**source, num_threads=threads)
             step = _Signature(interpreter, "step")
-    except (ValueError, RuntimeError) as error:
+    except (ValueError, RuntimeError, KeyError) as error:  # KeyError: a signature without ids, states or logits
         raise CharbotError(f"LiteRT model {path} cannot be read by ai-edge-litert {version('ai-edge-litert')} "
                            f"(written by the converter of TensorFlow {written_by}): {str(error).splitlines()[0]}; "
                            f"export it again with 'charbot export'") from None
@@ -71,12 +63,13 @@ class LiteRTEngine:
     runtime = "litert"
 
     def __init__(self, path: Path, vocab, layers: int, units: int, threads: int | None = None,
-                 written_by: str = "unknown"):
+                 written_by: str = "unknown", content: bytes | None = None):
         """Args:
-            written_by: the TensorFlow version whose converter wrote the file (for the error a bad file gives)."""
+            written_by: the TensorFlow version whose converter wrote the file (for the error a bad file gives).
+            content: the file's bytes when the caller has read them already (to check their sha256)."""
         self.path, self.vocab, self.layers, self.units = Path(path), vocab, layers, units
         threads = threads or min(4, len(os.sched_getaffinity(0)))  # two threads: 112 us a step, one: 162 (Zen 3)
-        self.interpreter, self._step = _interpreter(self.path, threads, written_by)
+        self.interpreter, self._step = _interpreter(self.path, threads, written_by, content)
         self._check_shapes()
 
     def _check_shapes(self) -> None:
@@ -111,16 +104,8 @@ class LiteRTEngine:
         chars = state.chars + len(ids)
         states, logits = _packed(state), np.asarray(state.logits, np.float32)[:1]
         for char_id in ids[-PRIME_TAIL:]:
-            out = self._step(ids=np.array([char_id], np.int32), states=states)
-            states, logits = out["states"], out["logits"]
+            logits, states = self._step(np.array([char_id], np.int32), states)
         return _unpacked(states, logits, chars)
-
-    def step(self, state: GenState, char_id: int) -> GenState:
-        out = self._step(ids=np.array([char_id], np.int32), states=_packed(state))
-        return _unpacked(out["states"], out["logits"], state.chars + 1)
-
-    def repeat(self, state: GenState, batch_size: int) -> GenState:
-        return state  # rows are sampled one after another from row 0
 
     def warm_up(self, buckets=(), generation: bool = True) -> None:
         pass  # nothing is compiled: the interpreter is ready once built
@@ -150,8 +135,8 @@ class LiteRTEngine:
         losses = np.zeros(max(0, len(ids) - 1), np.float32)
         states = _packed(self.initial_state())
         for i, char_id in enumerate(ids[:-1]):
-            out = self._step(ids=np.array([char_id], np.int32), states=states)
-            states, logits = out["states"], out["logits"][0].astype(np.float64)
+            logits, states = self._step(np.array([char_id], np.int32), states)
+            logits = logits[0].astype(np.float64)
             top = logits.max()
             losses[i] = top + np.log(np.exp(logits - top).sum()) - logits[ids[i + 1]]
         return Score(len(losses), encoded.skipped, time.perf_counter() - started, 1, losses)
@@ -186,7 +171,7 @@ class LiteStream:
         settings, chars, rng, pieces = self.settings, self.engine.vocab.chars, self.rng, self._pieces
         stops = [stop for stop in settings.stop if stop]
         longest, tail = max(map(len, stops), default=0), ""
-        step, next_id, probability = self.engine._step.step, npsampler.next_id, npsampler.probability
+        step, next_id, probability = self.engine._step, npsampler.next_id, npsampler.probability
         ids = np.zeros(1, np.int32)
         while len(pieces) < settings.max_chars:
             logits = self._logits[0]
@@ -213,14 +198,7 @@ def _row0(state: GenState) -> GenState:
 
 
 def _packed(state: GenState) -> np.ndarray:
-    """[2 * layers, 1, units] float32: the "states" input (rows h_0, c_0, h_1, c_1, ...; row 0 of the batch).
-
-    A state this engine made holds views of the array it came back in: that array is used as it is."""
-    first = state.layers[0][0]
-    base = getattr(first, "base", None)
-    if isinstance(base, np.ndarray) and base.shape == (2 * len(state.layers), 1, first.shape[-1]) \
-            and base.dtype == np.float32 and all(t.base is base for pair in state.layers for t in pair):
-        return base
+    """[2 * layers, 1, units] float32: the "states" input (rows h_0, c_0, h_1, c_1, ...; row 0 of the batch)."""
     return np.stack([np.asarray(t, np.float32)[:1] for pair in state.layers for t in pair])
 
 

@@ -19,10 +19,9 @@ import importlib.util
 from pathlib import Path
 
 from charbot.errors import CharbotError
-from charbot.model import checkpoint, names
+from charbot.model import checkpoint, export, names  # export: its TensorFlow loads only to convert
 
 RUNTIMES = ("auto", "litert", "tf")
-TFLITE = "model.tflite"  # as `model.export.FILE`, named here too so that loading needs no TensorFlow
 
 
 def load_engine(name=None, runtime: str = "auto", note=None):
@@ -38,10 +37,12 @@ def load_engine(name=None, runtime: str = "auto", note=None):
         return _tf_engine(data), data
     from charbot.generate.litert import LiteRTEngine
 
-    path = litert_file(data, note)
-    written_by = data.manifest.get(TFLITE, {}).get("tensorflow", "unknown")
+    path, content = litert_file(data, note)
+    written_by = data.manifest.get(export.FILE, {}).get("tensorflow", "unknown")
     config = data.model_config
-    return LiteRTEngine(path, data.vocab, config.num_layers, config.rnn_units, written_by=written_by), data
+    engine = LiteRTEngine(path, data.vocab, config.num_layers, config.rnn_units, written_by=written_by,
+                          content=content)
+    return engine, data
 
 
 def choose_runtime(runtime: str) -> str:
@@ -54,26 +55,25 @@ def choose_runtime(runtime: str) -> str:
     return runtime
 
 
-def litert_file(data, note=None) -> Path:
-    """The checkpoint's LiteRT model: listed in its manifest (and checked), cached, or exported now."""
-    entry = data.manifest.get(TFLITE)
-    path = data.path / TFLITE
+def litert_file(data, note=None) -> tuple[Path, bytes | None]:
+    """The checkpoint's LiteRT model: listed in its manifest (then read once, and checked), cached, or
+    exported now. Returns its path, and its bytes when they were read here."""
+    entry = data.manifest.get(export.FILE)
+    path = data.path / export.FILE
     if entry is not None:
         content = path.read_bytes() if path.is_file() else None
         if content is None:
-            raise CharbotError(f"checkpoint {data.path}: {TFLITE} is missing; run 'charbot export {data.path}'")
+            raise CharbotError(f"checkpoint {data.path}: {export.FILE} is missing; run 'charbot export {data.path}'")
         if len(content) != entry["bytes"] or hashlib.sha256(content).hexdigest() != entry["sha256"]:
-            raise CharbotError(f"checkpoint {data.path}: {TFLITE} is corrupt (sha256 mismatch); "
+            raise CharbotError(f"checkpoint {data.path}: {export.FILE} is corrupt (sha256 mismatch); "
                                f"run 'charbot export {data.path}' to write it again")
-        return path
-    from charbot.model import export
-
+        return path, content
     cached = export.cached_path(data, "int8")
     if cached.is_file():
-        return cached
+        return cached, None
     if note:
-        note(f"exporting {data.path.name} for LiteRT once (this checkpoint has no {TFLITE}; it takes a while)")
-    return export.export(data)
+        note(f"exporting {data.path.name} for LiteRT once (this checkpoint has no {export.FILE}; it takes a while)")
+    return export.export(data), None
 
 
 def _tf_engine(data):

@@ -40,7 +40,7 @@ def filtering(settings) -> bool:
 def cumulative(logits: np.ndarray, settings) -> np.ndarray:
     """The unnormalised cumulative weights that a draw inverts, for one row [vocab] at temperature > 0."""
     scaled = logits * (1.0 / max(settings.temperature, _TINY_TEMPERATURE))  # a Python float keeps float32
-    if settings.top_k > 0 or settings.top_p < 1.0 or settings.min_p > 0.0:
+    if filtering(settings):
         scaled = filter_logits(scaled[None], settings)[0]
     return np.exp(scaled - scaled.max()).cumsum()
 
@@ -48,7 +48,7 @@ def cumulative(logits: np.ndarray, settings) -> np.ndarray:
 def draw(cumulative_weights: np.ndarray, uniform):
     """The first index whose cumulative weight exceeds `uniform` x the total (a weight of 0 is never
     chosen); `uniform` may be one number in [0, 1) or an array of them."""
-    chosen = np.searchsorted(cumulative_weights, uniform * cumulative_weights[-1], side="right")
+    chosen = cumulative_weights.searchsorted(uniform * cumulative_weights[-1], "right")
     return np.minimum(chosen, len(cumulative_weights) - 1)
 
 
@@ -56,8 +56,7 @@ def next_id(logits: np.ndarray, settings, rng: np.random.Generator) -> int:
     """The next id for one row of logits [vocab] (float32, unscaled): one uniform number from `rng`."""
     if settings.temperature <= 0.0:
         return int(logits.argmax())
-    weights = cumulative(logits, settings)
-    return min(int(weights.searchsorted(rng.random() * weights[-1], "right")), len(weights) - 1)  # as `draw`
+    return int(draw(cumulative(logits, settings), rng.random()))
 
 
 def probability(logits: np.ndarray, chosen: int) -> float:

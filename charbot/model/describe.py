@@ -10,7 +10,7 @@ import math
 
 from rich.table import Table
 
-from charbot.model import checkpoint
+from charbot.model import checkpoint, export
 
 
 def describe(data: checkpoint.CheckpointData) -> Table:
@@ -41,7 +41,7 @@ def as_json(data: checkpoint.CheckpointData) -> dict:
             "corpus": data.config.get("corpus", {}), "parameters": parameters,
             "weights": {name: list(w.shape) for name, w in data.weights.items()},
             "vocabulary": data.vocab.chars, "metrics": data.metrics,
-            "charbot_version": data.config.get("charbot_version"), "litert": data.manifest.get("model.tflite")}
+            "charbot_version": data.config.get("charbot_version"), "litert": data.manifest.get(export.FILE)}
 
 
 def rows(data: checkpoint.CheckpointData) -> list[tuple[str, str]]:
@@ -70,7 +70,7 @@ def rows(data: checkpoint.CheckpointData) -> list[tuple[str, str]]:
     if machine:
         out.append(("trained on", f"{machine.get('cpu') or machine.get('processor')} x{machine.get('cpu_count')}, "
                                   f"TensorFlow {machine.get('tensorflow')}, GPUs: {machine.get('gpus') or 'none'}"))
-    lite = data.manifest.get("model.tflite")
+    lite = data.manifest.get(export.FILE)
     out.append(("LiteRT", f"model.tflite, {lite.get('quantize', '?')} weights, {lite['bytes'] / 1e6:.1f} MB, converted by "
                           f"TensorFlow {lite.get('tensorflow', '?')}" if lite else
                           "no model.tflite yet: made on first use, or by 'charbot export'"))
