@@ -41,6 +41,11 @@ def main() -> int:
     parser.add_argument("--num-layers", type=int, default=1)
     parser.add_argument("--embedding-dim", type=int, default=64)
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--input-dropout", type=float, default=0.0)
+    parser.add_argument("--locked-dropout", action="store_true")
+    parser.add_argument("--weight-drop", type=float, default=0.0)
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--ema", type=float, default=0.0)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seq-len", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=5e-3)
@@ -64,10 +69,13 @@ def main() -> int:
 
     corpus = load_corpus(str(CORPUS))
     model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
-                               num_layers=args.num_layers, dropout=args.dropout)
+                               num_layers=args.num_layers, dropout=args.dropout,
+                               input_dropout=args.input_dropout, locked_dropout=args.locked_dropout,
+                               weight_drop=args.weight_drop)
     base = TrainConfig(corpus=str(CORPUS), batch_size=args.batch_size, seq_len=args.seq_len, epochs=args.epochs,
                        learning_rate=args.learning_rate, val_fraction=0.1, patience=args.patience,
-                       budget_seconds=args.budget, precision=args.precision)
+                       budget_seconds=args.budget, precision=args.precision,
+                       weight_decay=args.weight_decay, ema=args.ema)
     vocab = Vocabulary(corpus.alphabet)
     ids = corpus.ids()
     train_ids, val_ids = split(ids, 0.1)
@@ -99,7 +107,7 @@ def main() -> int:
     mode = f"{args.steps} steps" if args.steps else f"budget {args.budget:.0f} s" if args.budget else "best model"
     print(f"mode:              {mode}; precision {checkpoint_metrics(out)['precision']}")
     print(f"model:             {args.num_layers} x LSTM({args.rnn_units}), embedding {args.embedding_dim}, "
-          f"dropout {args.dropout}; batch {args.batch_size} x {args.seq_len}, lr {args.learning_rate}")
+          f"{_regularisers(args)}; batch {args.batch_size} x {args.seq_len}, lr {args.learning_rate}")
     print(f"parameters:        {parameters:,}")
     print(f"training time:     {result.seconds:,.1f} s (wall {wall:,.1f} s with validation), {len(result.history)} "
           f"epochs, stopped: {result.stopped}")
@@ -108,6 +116,14 @@ def main() -> int:
     print("nanoGPT reference: 1.88 (CPU settings, ~150 s), 1.4697 (GPU, 10.7M parameters)")
     print(f"checkpoint:        {out / 'best'}")
     return 0
+
+
+def _regularisers(args) -> str:
+    """The regularisation of this run, as its flags."""
+    parts = [f"dropout {args.dropout}"] + [f"{name} {value}" for name, value in (
+        ("input-dropout", args.input_dropout), ("weight-drop", args.weight_drop),
+        ("weight-decay", args.weight_decay), ("ema", args.ema)) if value]
+    return ", ".join(parts + (["locked"] if args.locked_dropout else []))
 
 
 def calibrate(model_config, config) -> float:
