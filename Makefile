@@ -19,7 +19,7 @@ chat: $(STAMP)
 	@$(BIN)/charbot chat
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto  # one worker per core (pytest-xdist)
 
 bench: $(STAMP)
 	$(BIN)/python bench/generate_speed.py

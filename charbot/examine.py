@@ -47,7 +47,7 @@ def run_corpus(args) -> int:
 def run_eval(args) -> int:
     from rich.console import Console
 
-    from charbot.model import names, network
+    from charbot.model import names
     from charbot.corpus import load_corpus
     from charbot.model.evaluate import as_json, score, split_text, worst_spans
     from charbot.generate.render import print_heat
@@ -61,6 +61,8 @@ def run_eval(args) -> int:
         engine, data = load_engine(path, "litert")
         scored = engine.score  # one stream
     else:
+        from charbot.model import network  # TensorFlow loads here: a missing text or model is answered first
+
         model, data = network.load_model(path)
         scored = lambda text: score(model, data.vocab, text, streams=args.streams)  # noqa: E731
     text = split_text(corpus.text, args.split, data.train_config.val_fraction)

@@ -142,6 +142,14 @@ def test_a_bad_corpus_is_answered_before_tensorflow_loads():
     assert result.stdout.strip() == "1 False" and "does not exist" in result.stderr
 
 
+def test_a_folder_that_holds_a_run_is_answered_before_tensorflow_loads(tmp_path, play_file):
+    (tmp_path / "run" / "latest").mkdir(parents=True)
+    code = (f"import sys; from charbot.cli import main; status = main(['train', '--corpus', {str(play_file)!r}, "
+            f"'--out', {str(tmp_path / 'run')!r}]); print(status, 'tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "1 False" and "already holds a run: add --resume" in result.stderr
+
+
 def test_ctrl_c_during_training_saves_a_resumable_checkpoint_and_exits_0(tmp_path, play_file):
     import signal
     import time

@@ -17,9 +17,9 @@ from fakes import FakeEngine, FakeState, ReadyLoader
 CHECKPOINT = SimpleNamespace(path=Path("/models/fake/best"))
 
 
-def make_chat(engine=None, terminal=False):
+def make_chat(engine=None, terminal=False, width=100):
     output = io.StringIO()
-    console = Console(file=output, force_terminal=terminal, width=100, color_system="truecolor" if terminal else None)
+    console = Console(file=output, force_terminal=terminal, width=width, color_system="truecolor" if terminal else None)
     chat = Chat(console, ReadyLoader(engine or FakeEngine(), CHECKPOINT), SampleConfig())
     return chat, output
 
@@ -113,7 +113,7 @@ def test_save_writes_the_transcript_atomically(tmp_path):
 
 
 def test_save_to_an_unwritable_place_is_one_line(tmp_path):
-    chat, output = make_chat()
+    chat, output = make_chat(width=400)  # the message names a long temporary path: keep it on one line
     run_script(chat, [f"/export {tmp_path}/missing/dir/x.txt"])
     assert "cannot write" in output.getvalue() or "wrote" in output.getvalue()
     blocked = tmp_path / "file"

@@ -50,14 +50,18 @@ class StreamLayout:
             yield self.window(start // self.seq_len)
 
 
+def check_fits(length: int, batch_size: int, seq_len: int, what: str = "training") -> None:
+    """A clear error when a split of `length` characters is too small for the settings."""
+    needed = batch_size * seq_len + 1
+    if length < needed:
+        raise CharbotError(
+            f"the {what} split has {length} characters, too few for --batch-size {batch_size} x "
+            f"--seq-len {seq_len} (needs {needed}): lower --batch-size or --seq-len, or use a larger corpus")
+
+
 def lay_out(ids: np.ndarray, batch_size: int, seq_len: int, what: str = "training") -> StreamLayout:
     """Lay `ids` out as streams; raise a clear error when the split is too small for the settings."""
-    needed = batch_size * seq_len + 1
-    if len(ids) < needed:
-        raise CharbotError(
-            f"the {what} split has {len(ids)} characters, too few for --batch-size {batch_size} x "
-            f"--seq-len {seq_len} (needs {needed}): lower --batch-size or --seq-len, or use a larger corpus"
-        )
+    check_fits(len(ids), batch_size, seq_len, what)
     stream_len = (len(ids) - 1) // batch_size
     used = batch_size * stream_len
     ids = np.asarray(ids)

@@ -59,6 +59,12 @@ class PidLock:
 
     __enter__ = acquire
 
+    def check(self) -> None:
+        """Refuse now if a live process holds the lock (without taking it): an early answer, before a
+        slow start-up; `acquire` still decides."""
+        if self.path.exists():
+            self._clear_stale()
+
     def _clear_stale(self) -> None:
         try:
             holder = json.loads(self.path.read_text(encoding="utf-8"))

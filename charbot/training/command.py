@@ -16,15 +16,23 @@ def run_train(args, sample=None) -> int:
     """Args:
         sample: sample(model, vocab, chars) -> the text shown after each epoch (the CLI passes one)."""
     from charbot.corpus import load_corpus
+    from charbot.corpus.streams import check_fits, split
+    from charbot.system.runlock import RunLock
     from charbot.training.distribute import place
+    from charbot.training.position import check_folder
     from charbot.training.progress import RichReporter
     from charbot.training.loop import train
 
     args.corpus = os.pathsep.join(args.corpus)  # one string, as TrainConfig.corpus keeps it
     reporter = RichReporter()
     corpus = load_corpus(args.corpus, progress=reporter.on_reading)  # first: a bad corpus needs no TensorFlow
+    out = Path(args.out or Path("runs") / Path(corpus.name).stem)
+    if args.strategy != "multi-worker":  # where only the chief writes, train() checks, knowing which one it is
+        RunLock(out, reporter.on_note).check()  # so is a folder another run holds, or a run there already
+        check_folder(out, args.resume)
+    if not args.resume:  # a resumed run's settings are its checkpoint's
+        check_fits(len(split(range(corpus.characters), args.val_fraction)[0]), args.batch_size, args.seq_len)
     placement = place(args.strategy, args.cpu_devices)  # before any TensorFlow op: multi-worker needs it
-    out = args.out or Path("runs") / Path(corpus.name).stem
     model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
                                num_layers=args.num_layers, dropout=args.dropout, input_dropout=args.input_dropout,
                                locked_dropout=args.locked_dropout, weight_drop=args.weight_drop)

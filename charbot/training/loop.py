@@ -27,7 +27,7 @@ from charbot.errors import CharbotError
 from charbot.system.hardware import machine
 from charbot.training.precision import choose_here as choose_precision
 from charbot.system.runlock import RunLock
-from charbot.training.position import Position, TrainResult, _reason, _StopFlag
+from charbot.training.position import Position, TrainResult, _reason, _StopFlag, check_folder
 from charbot.training.reporting import Reporters, Silent
 from charbot.training.tensorboard import TensorBoardReporter
 from charbot.corpus.streams import lay_out, split, validation_layout
@@ -37,11 +37,8 @@ from charbot.model.vocab import Vocabulary
 
 def _start_or_resume(corpus: Corpus, model_config: ModelConfig, train_config: TrainConfig, out: Path, resume: bool):
     """(model settings, training settings, vocabulary, the `latest/` checkpoint or None) for a run."""
-    checkpoint.recover(out / "latest")
-    checkpoint.recover(out / "best")
+    check_folder(out, resume)
     if not resume:
-        if (out / "latest").exists():
-            raise CharbotError(f"{out} already holds a run: add --resume to continue it, or pick another --out")
         vocab = Vocabulary(corpus.alphabet)
         return dataclasses.replace(model_config, vocab_size=len(vocab)), train_config, vocab, None
     resumed = checkpoint.load(out / "latest", with_resume=True)

@@ -9,8 +9,11 @@ import dataclasses
 import math
 import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from charbot.config import TrainConfig
+from charbot.errors import CharbotError
+from charbot.model import checkpoint
 
 
 @dataclass
@@ -21,6 +24,15 @@ class TrainResult:
     stopped: str = "finished"  # finished | early-stopped | budget | max-steps | interrupted (metrics: or in progress)
     reason: str = ""  # what stopped it, in words: "all 20 epochs done", "--max-steps 3 reached", "Ctrl-C", ...
     seconds: float = 0.0
+
+
+def check_folder(out: Path, resume: bool) -> None:
+    """Whether `out` can take this run: a new run needs a folder without one (a checkpoint a killed save
+    left between two names is put back first). Needs no TensorFlow, so the CLI asks before loading it."""
+    checkpoint.recover(out / "latest")
+    checkpoint.recover(out / "best")
+    if not resume and (out / "latest").exists():
+        raise CharbotError(f"{out} already holds a run: add --resume to continue it, or pick another --out")
 
 
 def _reason(stopped: str, config: TrainConfig) -> str:
