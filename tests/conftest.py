@@ -30,6 +30,15 @@ def play_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def short_play_file(tmp_path_factory) -> Path:
+    """The play at 12 repeats: for tests that train several runs to compare them, where more windows
+    would repeat the same check (56 windows of 4 x 16 an epoch)."""
+    path = tmp_path_factory.mktemp("short") / "harbour.txt"
+    path.write_text(play_text(12), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, play_file) -> Path:
     """A run folder with best/ and latest/ from a few seconds of training on the small play."""
     from charbot.config import ModelConfig, TrainConfig

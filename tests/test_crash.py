@@ -62,11 +62,11 @@ def kill_during(process, out, rng, in_write: bool, span: float, deadline: float)
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_resume_ends_as_an_uninterrupted_run(play_file, tmp_path):
+def test_sigkill_at_random_moments_then_resume_ends_as_an_uninterrupted_run(short_play_file, tmp_path):
     started = time.monotonic()
     deadline = started + BUDGET_S
     straight = tmp_path / "straight"
-    done = subprocess.Popen(command(play_file, straight, False), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    done = subprocess.Popen(command(short_play_file, straight, False), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     began = wait_for_training(done, straight, deadline)
     assert done.wait(timeout=300) == 0, done.stderr.read()
@@ -75,7 +75,7 @@ def test_sigkill_at_random_moments_then_resume_ends_as_an_uninterrupted_run(play
     out, survived, inside = tmp_path / "killed", 0, 0
     for k in range(KILLS):
         resume = (out / "latest").is_dir()
-        process = subprocess.Popen(command(play_file, out, resume), stdout=subprocess.DEVNULL,
+        process = subprocess.Popen(command(short_play_file, out, resume), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, text=True)
         kill_during(process, out, rng, in_write=k % 3 == 2, span=span, deadline=deadline)
         inside += any(p.name.startswith(".latest.tmp") for p in out.iterdir())  # killed mid-write
@@ -86,7 +86,7 @@ def test_sigkill_at_random_moments_then_resume_ends_as_an_uninterrupted_run(play
             survived += 1
         assert time.monotonic() < deadline, f"the test ran past {BUDGET_S} s after {k + 1} kills"
     resume = (out / "latest").is_dir()
-    final = subprocess.run(command(play_file, out, resume), capture_output=True, text=True, timeout=300)
+    final = subprocess.run(command(short_play_file, out, resume), capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     assert len(losses(out)) == 3
     assert not [p.name for p in out.iterdir() if p.name.startswith(".latest.tmp")]  # a killed write's leftovers go

@@ -23,9 +23,9 @@ HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
-def replica_runs(play_file, tmp_path_factory):
+def replica_runs(short_play_file, tmp_path_factory):
     work = tmp_path_factory.mktemp("replicas")
-    done = subprocess.run([sys.executable, str(HERE / "replica_runs.py"), str(play_file), str(work / "runs")],
+    done = subprocess.run([sys.executable, str(HERE / "replica_runs.py"), str(short_play_file), str(work / "runs")],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -111,9 +111,9 @@ TRAIN_ARGS = ["--epochs", "2", "--batch-size", "4", "--seq-len", "16", "--learni
 
 
 @pytest.mark.slow
-def test_two_workers_on_loopback_match_one_process(play_file, tmp_path):
+def test_two_workers_on_loopback_match_one_process(short_play_file, tmp_path):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
-    command = [sys.executable, "-m", "charbot", "train", "--corpus", str(play_file), *TRAIN_ARGS]
+    command = [sys.executable, "-m", "charbot", "train", "--corpus", str(short_play_file), *TRAIN_ARGS]
     processes = []
     for index in range(2):
         config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
@@ -129,7 +129,7 @@ def test_two_workers_on_loopback_match_one_process(play_file, tmp_path):
         assert p.returncode == 0, err[-2000:]
     assert (tmp_path / "w0" / "latest").is_dir()  # the chief writes checkpoints
     assert not (tmp_path / "w1").exists()  # the other worker does not
-    single = train(load_corpus(str(play_file)), ModelConfig(embedding_dim=8, rnn_units=24, num_layers=2, dropout=0.2),
+    single = train(load_corpus(str(short_play_file)), ModelConfig(embedding_dim=8, rnn_units=24, num_layers=2, dropout=0.2),
                    TrainConfig(batch_size=4, seq_len=16, epochs=2, learning_rate=0.01, warmup_steps=100, patience=5,
                                precision="float32"), tmp_path / "single")
     metrics = checkpoint.load(tmp_path / "w0" / "latest").metrics
@@ -138,10 +138,10 @@ def test_two_workers_on_loopback_match_one_process(play_file, tmp_path):
                        [[e["train_loss"], e["val_loss"]] for e in single.history])
 
 
-def test_multi_worker_without_tf_config_is_one_line(play_file, tmp_path):
+def test_multi_worker_without_tf_config_is_one_line(short_play_file, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    done = subprocess.run([sys.executable, "-m", "charbot", "train", "--corpus", str(play_file), "--strategy",
-                           "multi-worker", "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env,
+    done = subprocess.run([sys.executable, "-m", "charbot", "train", "--corpus", str(short_play_file), "--strategy",
+                           "multi-worker", "--batch-size", "4", "--seq-len", "16", "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env,
                           timeout=120)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [

@@ -62,10 +62,10 @@ def test_weight_drop_on_the_keras_layer_is_refused_in_one_line():
         CharModel(dataclasses.replace(ALL, vocab_size=11), layerwise=False)
 
 
-def test_every_regulariser_at_once_resumes_exactly(tmp_path, play_file):
+def test_every_regulariser_at_once_resumes_exactly(tmp_path, short_play_file):
     from charbot.training.loop import train
 
-    corpus = load_corpus(str(play_file))
+    corpus = load_corpus(str(short_play_file))
     straight = train(corpus, ALL, TRAIN, tmp_path / "straight")
     train(corpus, ALL, TRAIN, tmp_path / "split", max_windows=5)
     resumed = train(corpus, ALL, TRAIN, tmp_path / "split", resume=True)
@@ -74,7 +74,7 @@ def test_every_regulariser_at_once_resumes_exactly(tmp_path, play_file):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
 
 
-def test_the_average_is_validated_and_kept_in_best(tmp_path, play_file):
+def test_the_average_is_validated_and_kept_in_best(tmp_path, short_play_file):
     """With --ema, best/ holds the averaged weights and latest/ the trained ones; the averaged ones
     score the validation loss recorded for best/."""
     from charbot.corpus.streams import split, validation_layout
@@ -82,7 +82,7 @@ def test_the_average_is_validated_and_kept_in_best(tmp_path, play_file):
     from charbot.training.loop import train
     from charbot.training.steps import Trainer
 
-    corpus = load_corpus(str(play_file))
+    corpus = load_corpus(str(short_play_file))
     config = dataclasses.replace(TRAIN, epochs=1)
     train(corpus, ALL, config, tmp_path / "run")
     best, latest = checkpoint.load(tmp_path / "run" / "best"), checkpoint.load(tmp_path / "run" / "latest")

@@ -23,13 +23,16 @@ def charbot_train(out, corpus, *extra):
 
 def test_a_second_trainer_on_the_same_folder_is_refused(tmp_path, play_file):
     out = tmp_path / "run"
-    first = subprocess.Popen(charbot_train(out, play_file), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(charbot_train(out, play_file), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             text=True)
     try:
         deadline = time.monotonic() + 120
         while not (out / LOCK_NAME).exists():
             assert first.poll() is None and time.monotonic() < deadline, "the first trainer never took the lock"
             time.sleep(0.2)
         second = subprocess.run(charbot_train(out, play_file, "--resume"), capture_output=True, text=True, timeout=120)
+        while not first.stdout.readline().startswith("training on"):  # its first line: the loop is about to start
+            assert first.poll() is None, "the first trainer ended before it trained"
     finally:
         first.terminate()  # SIGTERM stops a run the way Ctrl-C does: it saves and lets go of the lock
         stopped = first.wait(timeout=60)

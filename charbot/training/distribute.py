@@ -51,11 +51,12 @@ def place(name: str = "auto", cpu_devices: int = 0) -> Placement:
     from charbot.system.quiet import quiet
     from charbot.system.tfload import load_tensorflow
 
+    if name not in STRATEGIES:
+        raise CharbotError(f"unknown strategy {name!r}: use one of {', '.join(STRATEGIES)}")
+    cluster = _cluster() if name == "multi-worker" else None  # a bad TF_CONFIG is answered before TensorFlow
     load_tensorflow()
     import tensorflow as tf
 
-    if name not in STRATEGIES:
-        raise CharbotError(f"unknown strategy {name!r}: use one of {', '.join(STRATEGIES)}")
     if cpu_devices > 1:
         split_cpu(cpu_devices)
     gpus = tf.config.list_physical_devices("GPU")
@@ -66,7 +67,7 @@ def place(name: str = "auto", cpu_devices: int = 0) -> Placement:
     if name == "mirrored":
         return _mirrored(tf, gpus)
     with quiet():  # gRPC's start-up notes
-        return _multi_worker(tf)
+        return _multi_worker(tf, *cluster)
 
 
 def _mirrored(tf, gpus) -> Placement:
@@ -79,15 +80,18 @@ def _mirrored(tf, gpus) -> Placement:
     return Placement(strategy, "mirrored", f"MirroredStrategy over {len(devices)} logical CPU device(s)")
 
 
-def _multi_worker(tf) -> Placement:
+def _cluster() -> tuple[dict, list, str, int]:
+    """(cluster, its workers, this task's type, its index) from TF_CONFIG, or one line saying what it needs."""
     try:
         config = json.loads(os.environ["TF_CONFIG"])
         cluster, task = config["cluster"], config["task"]
-        workers = cluster["worker"]
-        task_type, index = task["type"], int(task["index"])
+        return cluster, cluster["worker"], task["type"], int(task["index"])
     except (KeyError, ValueError, TypeError):
         raise CharbotError("--strategy multi-worker needs TF_CONFIG: a JSON object with cluster.worker "
                            "(a list of host:port) and task (type and index); see the README") from None
+
+
+def _multi_worker(tf, cluster, workers, task_type, index) -> Placement:
     communication = tf.distribute.experimental.CommunicationOptions(
         implementation=tf.distribute.experimental.CommunicationImplementation.RING)
     strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=communication)

@@ -244,9 +244,9 @@ def _train(corpus, model_config, train_config, out: Path, resume, reporter, max_
     run = _Run(corpus, model_config, train_config, out, resume, placement, reporter, sample)
     position, result = run.position, run.result
     result.best_val_loss, result.best_epoch = position.best_val_loss, position.best_epoch
-    run.report.on_start(run.model_config, run.train_config, run.windows, run.info, run.corpus_info, position.epoch,
-                        position.window)
-    with _StopFlag() as stop:
+    with _StopFlag() as stop:  # first: from the start line on, Ctrl-C or SIGTERM stops the run and saves it
+        run.report.on_start(run.model_config, run.train_config, run.windows, run.info, run.corpus_info,
+                            position.epoch, position.window)
         while position.epoch < run.train_config.epochs and result.stopped == "finished":
             run.report.on_epoch_start(position.epoch + 1, position.window)
             speed = run.train_epoch(stop, max_windows)
