@@ -14,9 +14,9 @@ stateless seed so the same seed gives the same characters.
 
 from __future__ import annotations
 
-from charbot.system.tfload import load_tensorflow
+from charbot.system.tfload import load_probability
 
-load_tensorflow()
+load_probability()
 
 import tensorflow as tf  # noqa: E402
 import tensorflow_probability as tfp  # noqa: E402
