@@ -16,10 +16,7 @@ def run_train(args, sample=None) -> int:
     """Args:
         sample: sample(model, vocab, chars) -> the text shown after each epoch (the CLI passes one)."""
     from charbot.corpus import load_corpus
-    from charbot.corpus.streams import check_fits, split
-    from charbot.system.runlock import RunLock
     from charbot.training.distribute import place
-    from charbot.training.position import check_folder
     from charbot.training.progress import RichReporter
     from charbot.training.loop import train
 
@@ -27,11 +24,7 @@ def run_train(args, sample=None) -> int:
     reporter = RichReporter()
     corpus = load_corpus(args.corpus, progress=reporter.on_reading)  # first: a bad corpus needs no TensorFlow
     out = Path(args.out or Path("runs") / Path(corpus.name).stem)
-    if args.strategy != "multi-worker":  # where only the chief writes, train() checks, knowing which one it is
-        RunLock(out, reporter.on_note).check()  # so is a folder another run holds, or a run there already
-        check_folder(out, args.resume)
-    if not args.resume:  # a resumed run's settings are its checkpoint's
-        check_fits(len(split(range(corpus.characters), args.val_fraction)[0]), args.batch_size, args.seq_len)
+    _refuse_early(args, corpus, out, reporter)
     placement = place(args.strategy, args.cpu_devices)  # before any TensorFlow op: multi-worker needs it
     model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
                                num_layers=args.num_layers, dropout=args.dropout, input_dropout=args.input_dropout,
@@ -51,3 +44,17 @@ def run_train(args, sample=None) -> int:
         if path := export_best(out):
             reporter.on_note(f"wrote {path}: chat and generate run it on LiteRT, without TensorFlow")
     return 0 if result.history or result.stopped == "interrupted" else 1
+
+
+def _refuse_early(args, corpus, out: Path, reporter) -> None:
+    """What `train` would refuse, refused before TensorFlow loads (about 6 s sooner): a folder that
+    holds a run or another trainer, a corpus too small for the windows. `train` checks again."""
+    from charbot.corpus.streams import check_fits, split
+    from charbot.system.runlock import RunLock
+    from charbot.training.position import check_folder
+
+    if args.strategy != "multi-worker":  # where only the chief writes, train() checks, knowing which one it is
+        RunLock(out, reporter.on_note).check()
+        check_folder(out, args.resume)
+    if not args.resume:  # a resumed run's settings are its checkpoint's
+        check_fits(len(split(range(corpus.characters), args.val_fraction)[0]), args.batch_size, args.seq_len)
