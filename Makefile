@@ -19,7 +19,7 @@ chat: $(STAMP)
 	@$(BIN)/charbot chat
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto --dist loadfile  # a worker per core (pytest-xdist); a file stays in one, so module fixtures are built once
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder  # a worker per core (pytest-xdist); a file stays in one, so module fixtures are built once; longest files first (tests/conftest.py)
 
 bench: $(STAMP)
 	$(BIN)/python bench/generate_speed.py

@@ -1,7 +1,14 @@
-"""Shared fixtures: small texts written for these tests, and a tiny checkpoint trained once."""
+"""Shared fixtures: small texts written for these tests, and a tiny checkpoint trained once per run.
+
+Not a place for test logic: each test file keeps its own helpers. Under pytest-xdist the tiny
+checkpoint is still trained once, by whichever worker needs it first, and the files that take longest
+are handed out first (see `pytest_collection_modifyitems`).
+"""
 
 from __future__ import annotations
 
+import collections
+import fcntl
 import os
 from pathlib import Path
 
@@ -22,11 +29,45 @@ def play_text(repeats: int = 30) -> str:
     return "".join(f"{name}:\n{speech}\n\n" for _ in range(repeats) for name, speech in LINES)
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Files holding the longest `slow` tests first, the rest in their usual order.
+
+    `make test` runs a worker per core with `--dist loadfile --no-loadscope-reorder`: each file goes
+    whole to the next free worker, in this order. With the longest files first the workers end
+    together; in file-name order one worker ran test_crash.py's 90 s alone at the end. The seconds
+    come from `--durations` on a 2-core machine and only order the files.
+    """
+    cost: collections.Counter = collections.Counter()
+    for item in items:
+        mark = item.get_closest_marker("slow")
+        cost[item.path] += mark.kwargs.get("seconds", 10) if mark else 0
+    items.sort(key=lambda item: -cost[item.path])  # stable: each file's tests stay together, in order
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """`build(path)` once per test run, shared by every xdist worker of the run.
+
+    The first worker to ask builds under a lock while the others wait, then all use the result. The
+    folder is pytest's base temp for the run (its parent, under xdist, whose workers each have one).
+    """
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+    target, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            build(target)
+            done.touch()
+    return target
+
+
 @pytest.fixture(scope="session")
 def play_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("corpus") / "harbour.txt"
-    path.write_text(play_text(), encoding="utf-8")
-    return path
+    def write(folder: Path) -> None:
+        folder.mkdir()
+        (folder / "harbour.txt").write_text(play_text(), encoding="utf-8")
+
+    return built_once(tmp_path_factory, "corpus", write) / "harbour.txt"
 
 
 @pytest.fixture(scope="session")
@@ -45,20 +86,21 @@ def tiny_run(tmp_path_factory, play_file) -> Path:
     from charbot.corpus import load_corpus
     from charbot.training.loop import train
 
-    out = tmp_path_factory.mktemp("run") / "harbour"
-    train(
-        load_corpus(str(play_file)),
-        ModelConfig(embedding_dim=16, rnn_units=48, num_layers=2, dropout=0.0),
-        TrainConfig(batch_size=8, seq_len=32, epochs=6, learning_rate=0.01, patience=10, warmup_steps=5),
-        out,
-    )
-    return out
+    from charbot.model.export import export_best
+
+    def build(folder: Path) -> None:
+        train(
+            load_corpus(str(play_file)),
+            ModelConfig(embedding_dim=16, rnn_units=48, num_layers=2, dropout=0.0),
+            TrainConfig(batch_size=8, seq_len=32, epochs=6, learning_rate=0.01, patience=10, warmup_steps=5),
+            folder / "harbour",
+        )
+        export_best(folder / "harbour")  # best/model.tflite (int8), as `charbot train` leaves it
+
+    return built_once(tmp_path_factory, "run", build) / "harbour"
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_run) -> Path:
-    """The tiny run's best/, with its model.tflite (int8), as `charbot train` leaves it."""
-    from charbot.model.export import export_best
-
-    export_best(tiny_run)
+    """The tiny run's best/, with its model.tflite, as `charbot train` leaves it. Tests copy it before changing it."""
     return tiny_run / "best"

@@ -115,6 +115,7 @@ def test_corpus_list_shows_shakespeare_with_its_sha256():
     assert json.loads(manifest_path("shakespeare").read_text())["sha256"] in result.stdout
 
 
+@pytest.mark.slow(seconds=26)
 def test_train_then_resume_from_the_command_line(tmp_path, play_file):
     out = tmp_path / "run"
     common = ["train", "--corpus", str(play_file), "--out", str(out), "--batch-size", "4", "--seq-len", "16",
@@ -150,6 +151,7 @@ def test_a_folder_that_holds_a_run_is_answered_before_tensorflow_loads(tmp_path,
     assert result.stdout.strip() == "1 False" and "already holds a run: add --resume" in result.stderr
 
 
+@pytest.mark.slow(seconds=23)
 def test_ctrl_c_during_training_saves_a_resumable_checkpoint_and_exits_0(tmp_path, play_file):
     import signal
     import time
@@ -235,6 +237,7 @@ def test_tables_to_a_pipe_keep_whole_values_and_json_is_there(tiny_checkpoint):
     assert described["model"]["rnn_units"] == 48 and described["parameters"] > 0
 
 
+@pytest.mark.slow(seconds=17)
 def test_train_on_a_folder_records_each_file(tmp_path):
     from conftest import play_text
 
@@ -249,6 +252,7 @@ def test_train_on_a_folder_records_each_file(tmp_path):
     assert f"{folder / 'one.txt'} (" in info and f"{folder / 'two.txt'} (" in info and "2-files" in info
 
 
+@pytest.mark.slow(seconds=17)
 def test_a_really_full_disk_while_training_is_one_line_and_leaves_no_partial_folder(tmp_path, play_file):
     disk = tmp_path / "small"
     disk.mkdir()

@@ -61,7 +61,7 @@ def kill_during(process, out, rng, in_write: bool, span: float, deadline: float)
     process.wait()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=90)
 def test_sigkill_at_random_moments_then_resume_ends_as_an_uninterrupted_run(short_play_file, tmp_path):
     started = time.monotonic()
     deadline = started + BUDGET_S

@@ -51,6 +51,7 @@ def assert_same_losses(a, b):
         assert val_a == pytest.approx(val_b, rel=SAME_RUN_REL, abs=1e-5)
 
 
+@pytest.mark.slow(seconds=52)
 def test_two_replicas_give_the_losses_of_one_device(replica_runs):
     assert replica_runs["replicas"] == 2
     assert_same_losses(replica_runs["one"], replica_runs["two"])
@@ -111,7 +112,7 @@ TRAIN_ARGS = ["--epochs", "2", "--batch-size", "4", "--seq-len", "16", "--learni
               "--precision", "float32"]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=43)
 def test_two_workers_on_loopback_match_one_process(short_play_file, tmp_path):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     command = [sys.executable, "-m", "charbot", "train", "--corpus", str(short_play_file), *TRAIN_ARGS]

@@ -53,6 +53,7 @@ def test_worst_spans_point_at_the_most_surprising_characters(tiny):
         assert text[: span["position"]].endswith(span["before"])
 
 
+@pytest.mark.slow(seconds=18)
 def test_eval_command_json_and_worst(tiny_checkpoint, play_file, tmp_path):
     done = charbot("eval", str(play_file), "--checkpoint", str(tiny_checkpoint), "--json", "--worst", "3")
     assert done.returncode == 0, done.stderr

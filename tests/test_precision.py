@@ -57,6 +57,7 @@ def test_cpu_flags_from_cpuinfo(tmp_path):
 
 
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+@pytest.mark.slow(seconds=11)
 def test_mixed_precision_trains_close_to_float32_and_is_recorded(tmp_path, play_file, precision):
     corpus = load_corpus(str(play_file))
     model = ModelConfig(embedding_dim=8, rnn_units=32, num_layers=2, dropout=0.0)

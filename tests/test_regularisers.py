@@ -62,6 +62,7 @@ def test_weight_drop_on_the_keras_layer_is_refused_in_one_line():
         CharModel(dataclasses.replace(ALL, vocab_size=11), layerwise=False)
 
 
+@pytest.mark.slow(seconds=20)
 def test_every_regulariser_at_once_resumes_exactly(tmp_path, short_play_file):
     from charbot.training.loop import train
 
@@ -74,6 +75,7 @@ def test_every_regulariser_at_once_resumes_exactly(tmp_path, short_play_file):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
 
 
+@pytest.mark.slow(seconds=12)
 def test_the_average_is_validated_and_kept_in_best(tmp_path, short_play_file):
     """With --ema, best/ holds the averaged weights and latest/ the trained ones; the averaged ones
     score the validation loss recorded for best/."""

@@ -36,6 +36,7 @@ def test_trained_run_records_metrics(tiny_run):
     assert all(e["chars_per_second"] > 0 for e in metrics["epochs"])
 
 
+@pytest.mark.slow(seconds=16)
 def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path, play_file):
     corpus = load_corpus(str(play_file))
     straight = train(corpus, TINY_MODEL, TINY_TRAIN, tmp_path / "straight")
@@ -112,6 +113,7 @@ def test_max_steps_stops_after_that_many_windows_and_validates(tmp_path, play_fi
     assert checkpoint.load(tmp_path / "run" / "best").metrics["best"]["val_loss"] == result.best_val_loss
 
 
+@pytest.mark.slow(seconds=15)
 def test_a_diverging_run_stops_with_one_line_and_keeps_its_checkpoints(tmp_path, play_file):
     corpus = load_corpus(str(play_file))
     out = tmp_path / "run"
@@ -148,6 +150,7 @@ def test_a_budget_stop_names_the_budget(tmp_path, play_file):
     assert len(result.history) == 1
 
 
+@pytest.mark.slow(seconds=16)
 def test_a_full_disk_while_saving_is_one_line_keeps_the_last_checkpoint_and_resumes(tmp_path, play_file, monkeypatch):
     import errno
 

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from charbot.system import xlacache
 
 
@@ -47,6 +49,7 @@ def test_charbot_xla_cache_0_turns_it_off(tmp_path, monkeypatch):
     assert "TF_XLA_FLAGS" not in os.environ and not (tmp_path / "charbot" / "xla").exists()
 
 
+@pytest.mark.slow(seconds=42)
 def test_a_damaged_cache_never_stops_charbot(tiny_checkpoint, tmp_path):
     """The first run compiles and fills the cache; what it prints is what any run without a cache prints
     (the cache only keeps code after compiling it)."""
