@@ -46,6 +46,16 @@ def test_compiled_step_matches_numpy_lstm(engine):
         np.testing.assert_allclose(logits.numpy(), ref_logits, rtol=1e-4, atol=1e-4)
 
 
+def test_the_epoch_sample_is_what_the_engine_writes(engine):
+    from charbot.generate.epoch import EpochSampler
+
+    greedy = SampleConfig(temperature=0.0, max_chars=40, stop=())
+    expected = "".join(t.text for t in engine.stream(engine.fresh_state(), greedy, 1))
+    assert EpochSampler(temperature=0.0)(engine.model, VOCAB, 40) == expected
+    sampled = EpochSampler()(engine.model, VOCAB, 40)
+    assert len(sampled) == 40 and sampled == EpochSampler()(engine.model, VOCAB, 40) != expected
+
+
 def test_priming_at_once_equals_one_character_at_a_time(engine):
     at_once, _ = engine.prime(engine.initial_state(), "abc")
     one_by_one = engine.initial_state()

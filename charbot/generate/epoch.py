@@ -1,31 +1,41 @@
-"""The sample shown after each training epoch, made with the TensorFlow engine.
+"""The sample shown after each training epoch, made with the NumPy LSTM step and the NumPy sampler.
 
-Training passes it in (`loop.train(sample=...)`), so the training wing never imports generation; the
-engine, and TensorFlow, load on the first call, so a bad flag or corpus is answered before that.
+Training passes it in (`loop.train(sample=...)`), so the training wing never imports generation. Not
+the TensorFlow engine: a few hundred characters do not earn back its tracing, its XLA compile and
+TensorFlow Probability's import (about 7 s of every run's first epoch, measured on a 1 x 16 model);
+the NumPy step computes the same function (`tests/test_engine.py` checks it against the engine).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from charbot.config import SampleConfig
+from charbot.generate import npsampler
+from charbot.model.reference import NumpyLSTM
+
+SEED = 1  # the same sample for the same weights
 
 
 class EpochSampler:
-    """The short sample after each epoch, from a float32 copy of the model that is being trained.
+    """The short sample after each epoch, from the weights of the model that is being trained, read as
+    float32 (the model may compute in mixed precision or live on several devices)."""
 
-    A copy, because the trained model may compute in mixed precision or live on several devices; one
-    copy and one engine for the whole run, so their compiled functions are reused every epoch.
-    """
-
-    def __init__(self):
-        self.engine = None
+    def __init__(self, temperature: float = SampleConfig.temperature):
+        self.temperature = temperature
 
     def __call__(self, model, vocab, chars: int) -> str:
-        from charbot.generate.engine import Engine
-        from charbot.model.network import build_model
+        from charbot.model.network import model_weights  # TensorFlow: not before a bad flag is answered
 
-        if self.engine is None:
-            self.engine = Engine(build_model(model.config), vocab)
-        self.engine.model.set_weights([w.numpy() for w in model.weights])
-        state = self.engine.fresh_state()
-        settings = SampleConfig(max_chars=chars, stop=())
-        return "".join(t.text for t in self.engine.stream(state, settings, 1))
+        lstm = NumpyLSTM(model_weights(model), model.config.num_layers)
+        states = lstm.zero_state(1)
+        logits = None
+        for char in "\n\n" if "\n" in vocab else "":  # where a speech begins, as the chat's fresh state
+            logits, states = lstm.step(np.asarray(vocab.ids_from_text(char)), states)
+        if logits is None:
+            logits = np.zeros((1, len(vocab.chars)), np.float32)
+        settings, rng, ids = SampleConfig(self.temperature, max_chars=chars, stop=()), np.random.default_rng(SEED), []
+        for _ in range(chars):
+            ids.append(npsampler.next_id(logits[0], settings, rng))
+            logits, states = lstm.step(np.asarray(ids[-1:]), states)
+        return vocab.text_from_ids(ids)

@@ -1,7 +1,8 @@
-"""A plain NumPy LSTM step on a model's weights: the correctness oracle and the speed bound.
+"""A plain NumPy LSTM step on a model's weights: the correctness oracle, the speed bound, the epoch sample.
 
 Tests compare the compiled engine's logits with this; `bench/generate_speed.py` times it as the
-practical bound for batch-1 generation (the weights are read once per character either way). Gate
+practical bound for batch-1 generation (the weights are read once per character either way); training
+writes the sample after each epoch with it (`charbot.generate.epoch`), without tracing anything. Gate
 order and activations follow Keras' LSTMCell: i, f, c, o; sigmoid gates, tanh cell.
 """
 
