@@ -48,7 +48,7 @@ def score(model, vocab, text: str, streams: int = STREAMS) -> Score:
     inputs[:count], targets[:count] = ids[:-1], ids[1:]
     inputs, targets = inputs.reshape(streams, length), targets.reshape(streams, length)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)  # no tensor-dependent Python control flow
     def window_losses(x, y, states):
         logits, states = model(x, states, training=False)
         return tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True), states

@@ -84,7 +84,9 @@ class Trainer:
             optimizer.apply([g * factor for g in gradients], variables)
             return loss, new_states
 
-        @tf.function(reduce_retracing=True, jit_compile=self.xla)
+        # autograph=False: no Python control flow here depends on a tensor (lstm.py writes its loops as
+        # tf.while_loop), and converting the code cost each run's first trace about 2 s.
+        @tf.function(reduce_retracing=True, jit_compile=self.xla, autograph=False)
         def train_step(x, y, states, seed):
             loss, new_states = strategy.run(replica_step, args=(x, y, states, seed))
             return strategy.reduce("sum", loss, axis=None), new_states
@@ -94,7 +96,7 @@ class Trainer:
     def _compile_eval_step(self):
         tf, model = self.tf, self.model
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, autograph=False)
         def eval_step(x, y, states):
             logits, new_states = model(x, states, training=False)
             losses = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
