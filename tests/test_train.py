@@ -37,8 +37,8 @@ def test_trained_run_records_metrics(tiny_run):
 
 
 @pytest.mark.slow(seconds=16)
-def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path, play_file):
-    corpus = load_corpus(str(play_file))
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path, short_play_file):
+    corpus = load_corpus(str(short_play_file))
     straight = train(corpus, TINY_MODEL, TINY_TRAIN, tmp_path / "straight")
     # Stop in the middle of the first epoch (as Ctrl-C would), then resume twice to the end.
     partial = train(corpus, TINY_MODEL, TINY_TRAIN, tmp_path / "split", max_windows=7)
@@ -114,8 +114,8 @@ def test_max_steps_stops_after_that_many_windows_and_validates(tmp_path, play_fi
 
 
 @pytest.mark.slow(seconds=15)
-def test_a_diverging_run_stops_with_one_line_and_keeps_its_checkpoints(tmp_path, play_file):
-    corpus = load_corpus(str(play_file))
+def test_a_diverging_run_stops_with_one_line_and_keeps_its_checkpoints(tmp_path, short_play_file):
+    corpus = load_corpus(str(short_play_file))
     out = tmp_path / "run"
     train(corpus, TINY_MODEL, TINY_TRAIN, out, max_windows=5)  # a sane start: latest/ at window 5
     before = (out / "latest" / "manifest.json").read_bytes()
@@ -151,10 +151,10 @@ def test_a_budget_stop_names_the_budget(tmp_path, play_file):
 
 
 @pytest.mark.slow(seconds=16)
-def test_a_full_disk_while_saving_is_one_line_keeps_the_last_checkpoint_and_resumes(tmp_path, play_file, monkeypatch):
+def test_a_full_disk_while_saving_is_one_line_keeps_the_last_checkpoint_and_resumes(tmp_path, short_play_file, monkeypatch):
     import errno
 
-    corpus, out = load_corpus(str(play_file)), tmp_path / "run"
+    corpus, out = load_corpus(str(short_play_file)), tmp_path / "run"
     train(corpus, TINY_MODEL, TINY_TRAIN, out, max_windows=7)  # latest/ at epoch 1, window 7
     before = checkpoint.load(out / "latest", with_resume=True)
     real = checkpoint.write_synced
