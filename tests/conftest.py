@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import fcntl
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,8 @@ def pytest_collection_modifyitems(items) -> None:
 
     `make test` runs a worker per core with `--dist loadfile --no-loadscope-reorder`: each file goes
     whole to the next free worker, in this order. With the longest files first the workers end
-    together; in file-name order one worker ran test_crash.py's 90 s alone at the end. The seconds
-    come from `--durations` on a 2-core machine and only order the files.
+    together; in xdist's own order (by number of tests) one worker ran test_crash.py's 90 s alone at
+    the end. The seconds come from `--durations` on a 2-core machine and only order the files.
     """
     cost: collections.Counter = collections.Counter()
     for item in items:
@@ -56,6 +57,7 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
     with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
+            shutil.rmtree(target, ignore_errors=True)  # what a worker that failed to build left behind
             build(target)
             done.touch()
     return target
