@@ -45,6 +45,19 @@ class Terminal:
     def type(self, keys: str) -> None:
         self.child.send(keys)
 
+    def wait_for_bytes(self, count: int, timeout: float = 60) -> None:
+        """Draw output until `count` more bytes have come: a reply is streaming once far more has come
+        than the echo of the typed line."""
+        deadline, seen = time.monotonic() + timeout, 0
+        while seen < count:
+            assert time.monotonic() < deadline, f"only {seen} bytes came; the screen shows:\n{self.text()}"
+            try:
+                data = self.child.read_nonblocking(65536, timeout=0.2)
+            except pexpect.TIMEOUT:
+                continue
+            self.feed(data)
+            seen += len(data)
+
     def finish(self, timeout: float = 30) -> int:
         deadline = time.monotonic() + timeout
         while self.child.isalive() and time.monotonic() < deadline:
@@ -86,7 +99,9 @@ def test_a_person_chats_changes_temperature_interrupts_and_leaves(terminal, tmp_
     term.type("/stop off\r")
     term.wait_for("stop off")
     term.type("ASHER:\r")
-    time.sleep(1.5)  # a reply of up to 100,000 characters is streaming now
+    # A reply of up to 100,000 characters is streaming once 3,000 bytes have come (a fixed sleep raced
+    # a loaded machine: the Ctrl-C came before the reply began and was read as a key).
+    term.wait_for_bytes(3000)
     term.type("\x03")
     term.wait_for(r"· stopped")
     term.type("/probs\r")
