@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import sys
 import time
 
@@ -14,7 +15,10 @@ class Terminal:
     """A child process in a pseudo-terminal whose output is drawn on a pyte screen, as a terminal would."""
 
     def __init__(self, args, env, columns=120, lines=40):
-        self.child = pexpect.spawn(sys.executable, args, env=env, dimensions=(lines, columns))
+        # Started with SIGINT ignored, as a job that a script or nohup puts in the background inherits it
+        # (pytest run that way passed it on, and Ctrl-C stopped nothing): the chat must still stop on Ctrl-C.
+        self.child = pexpect.spawn(sys.executable, args, env=env, dimensions=(lines, columns),
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         self.screen = pyte.Screen(columns, lines)
         self.stream = pyte.ByteStream(self.screen)
 
@@ -99,8 +103,10 @@ def test_a_person_chats_changes_temperature_interrupts_and_leaves(terminal, tmp_
     term.type("/stop off\r")
     term.wait_for("stop off")
     term.type("ASHER:\r")
-    # A reply of up to 100,000 characters is streaming once 3,000 bytes have come (a fixed sleep raced
-    # a loaded machine: the Ctrl-C came before the reply began and was read as a key).
+    # A reply of up to 100,000 characters is streaming once the seed's echo starts a line (the prompt's
+    # line starts with "› ") and 3,000 bytes have come after it (a fixed sleep raced a loaded machine:
+    # the Ctrl-C came before the reply began and was read as a key).
+    term.wait_for(r"(?m)^ASHER:")
     term.wait_for_bytes(3000)
     term.type("\x03")
     term.wait_for(r"· stopped")

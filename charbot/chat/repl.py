@@ -183,6 +183,19 @@ def turn(chat: Chat, line: str) -> bool:
     return True
 
 
+def _take_ctrl_c() -> None:
+    """Make Ctrl-C stop a reply even when charbot started with SIGINT ignored.
+
+    A job that a script or `nohup` starts in the background inherits SIGINT ignored, and Python then
+    never raises KeyboardInterrupt: the prompt still saw Ctrl-C (prompt-toolkit handles it itself), but
+    a reply streamed on to its length limit. An interactive chat reads its own terminal, so a Ctrl-C
+    typed there is meant for it."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run_script(chat: Chat, lines) -> int:
     """Lines from a pipe or file; exit status 1 when the model could not be loaded."""
     for line in lines:
@@ -211,6 +224,7 @@ def _run(loader: ModelLoader, settings: SampleConfig, session_name: str | None, 
 
 
 def _interactive(chat: Chat) -> int:
+    _take_ctrl_c()
     console = chat.console
     console.print("[bold]charbot[/] · type a line and the model continues it · [dim]/help for commands, "
                   "Ctrl-D to quit[/]", highlight=False)
