@@ -31,9 +31,30 @@ def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
     return set((_cpuinfo_field(("flags", "Features"), cpuinfo) or "").split())
 
 
+# oneDNN's ISA names below AVX512_CORE: capped there, a CPU with native bfloat16 crashes TensorFlow 2.21 on
+# a bfloat16 matmul (a segfault, measured on a Zen 5 with AVX2, AVX2_VNNI, AVX and SSE41; AVX512_CORE and
+# above run). TensorFlow routes the matmul to oneDNN by the CPU's own flags, and oneDNN, capped, has no kernel.
+ONEDNN_BELOW_AVX512 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2")
+
+
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def bfloat16_crashes_tensorflow(flags: set[str], isa_cap: str | None) -> bool:
+    """Whether a bfloat16 matmul segfaults TensorFlow's CPU kernels here (see ONEDNN_BELOW_AVX512)."""
+    return bool(flags & set(NATIVE_BF16_FLAGS)) and isa_cap in ONEDNN_BELOW_AVX512
+
+
+def onednn_isa_cap(environ=os.environ) -> str | None:
+    """The ISA oneDNN is capped at (ONEDNN_MAX_CPU_ISA, or its old name DNNL_MAX_CPU_ISA), upper-cased;
+    None when unset, or when TF_ENABLE_ONEDNN_OPTS=0 keeps TensorFlow off oneDNN."""
+    cap = (environ.get("ONEDNN_MAX_CPU_ISA") or environ.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
+    return cap if cap and environ.get("TF_ENABLE_ONEDNN_OPTS") != "0" else None
+
+
 def cpu_class(flags: set[str]) -> str:
     """The class of x86-64 CPU that decides which kernels run: what charbot's figures are quoted by."""
-    if flags & {"avx512_bf16", "amx_bf16"}:
+    if flags & set(NATIVE_BF16_FLAGS):
         return "AVX-512 with native bfloat16"
     if "avx512f" in flags:
         return "AVX-512, no native bfloat16"

@@ -9,17 +9,25 @@ way, so checkpoints do not change. This module decides only; it does not build o
 from __future__ import annotations
 
 from charbot.errors import CharbotError
-from charbot.system.hardware import cpu_flags
+from charbot.system.hardware import NATIVE_BF16_FLAGS, bfloat16_crashes_tensorflow, cpu_flags, onednn_isa_cap
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
-NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-def choose(requested: str, gpus: list[tuple[int, int] | None], flags: set[str]) -> tuple[str, str]:
-    """(precision, why) for `requested`, given the GPUs' compute capabilities and the CPU flags."""
+def choose(requested: str, gpus: list[tuple[int, int] | None], flags: set[str],
+           isa_cap: str | None = None) -> tuple[str, str]:
+    """(precision, why) for `requested`, given the GPUs' compute capabilities, the CPU flags and the ISA
+    oneDNN is capped at (`hardware.onednn_isa_cap`)."""
     if requested not in PRECISIONS:
         raise CharbotError(f"unknown precision {requested!r}: use one of {', '.join(PRECISIONS)}")
     native = sorted(flags & set(NATIVE_BF16_FLAGS))
+    if not gpus and bfloat16_crashes_tensorflow(flags, isa_cap):
+        if requested == "bfloat16":
+            raise CharbotError(f"--precision bfloat16 with ONEDNN_MAX_CPU_ISA={isa_cap} crashes TensorFlow on this "
+                               "CPU (a segfault in oneDNN's bfloat16 matmul): unset ONEDNN_MAX_CPU_ISA, or use "
+                               "--precision float32")
+        if requested == "auto":
+            return "float32", f"no GPU, and ONEDNN_MAX_CPU_ISA={isa_cap} keeps oneDNN off this CPU's bfloat16"
     if requested == "bfloat16" and not gpus and not native:
         return requested, ("asked for with --precision, but this CPU has no native bfloat16 (no avx512_bf16 or "
                            "amx_bf16 flag): it is emulated, slower than float32")
@@ -41,4 +49,4 @@ def choose_here(requested: str) -> tuple[str, str]:
 
     gpus = [tf.config.experimental.get_device_details(gpu).get("compute_capability")
             for gpu in tf.config.list_physical_devices("GPU")]
-    return choose(requested, gpus, cpu_flags())
+    return choose(requested, gpus, cpu_flags(), onednn_isa_cap())
