@@ -11,14 +11,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def machine_line() -> str:
     """The CPU by name, its cores and native bfloat16, the GPUs, and the software; TensorFlow loaded quietly."""
-    import os
-
-    from charbot.system.hardware import machine
+    from charbot.system.hardware import machine, onednn_isa_cap
     from charbot.system.tfload import load_tensorflow
 
     load_tensorflow()
     m = machine()
-    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    isa = onednn_isa_cap()
     kernels = f" (oneDNN capped at {isa} by ONEDNN_MAX_CPU_ISA)" if isa else ""
     return (f"{m['cpu']} ({m['processor']}), {m['cpu_count']} cores, {m['cpu_class']}{kernels}, "
             f"GPUs: {m['gpus'] or 'none'}; "
