@@ -23,13 +23,24 @@ def test_only_entries_the_manifest_vouches_for_are_kept(tmp_path):
     assert xlacache.drop_unverified(tmp_path) == ["good.pb"]
 
 
-def test_the_folder_is_keyed_by_versions_and_the_cpu(monkeypatch):
+def test_the_folder_is_keyed_by_versions_the_cpu_and_xla_flags(monkeypatch):
     from importlib.metadata import version
 
     from charbot import __version__
 
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
     here = xlacache.folder().name
     assert here.startswith(f"tensorflow-{version('tensorflow')}-charbot-{__version__}-cpu-")
+    monkeypatch.setenv("XLA_FLAGS", "  ")  # blank: the same options as none
+    assert xlacache.folder().name == here
+    # XLA's fingerprint of a computation leaves its options out: a cache entry compiled under
+    # another XLA_FLAGS was served in place of a new compile (a YNNPACK dot ran at the default's speed)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AVX2")
+    capped = xlacache.folder().name
+    assert capped.startswith(here + "-xla-")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AVX2 --xla_cpu_enable_fast_math=true")
+    assert xlacache.folder().name not in (here, capped)
+    monkeypatch.delenv("XLA_FLAGS")
     monkeypatch.setattr(xlacache, "cpu_flags", lambda: {"sse2", "avx2"})  # another machine
     assert xlacache.folder().name != here
 

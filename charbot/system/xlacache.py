@@ -4,9 +4,11 @@ The engine's compiled functions (priming buckets, the generation chunk) cost abo
 compilation on every launch. TensorFlow can keep the compiled code on disk
 (`--tf_xla_persistent_cache_directory` in `TF_XLA_FLAGS`, read before TensorFlow starts).
 
-- Keyed: the folder is named after the TensorFlow and charbot versions and the CPU's feature flags,
-  so an upgrade never loads an old entry and a cache shared between machines (a network home
-  folder) never runs code built for another CPU; inside it, XLA names each entry by a fingerprint of
+- Keyed: the folder is named after the TensorFlow and charbot versions, the CPU's feature flags and
+  `XLA_FLAGS`, so an upgrade never loads an old entry, a cache shared between machines (a network
+  home folder) never runs code built for another CPU, and code compiled under other XLA options
+  (`--xla_cpu_max_isa=AVX2`, fast math) is never taken for this run's (XLA's own fingerprint leaves
+  its options out); inside it, XLA names each entry by a fingerprint of
   the compiled computation, which covers the model's shapes (weights are inputs, not constants, so
   models of one shape share code).
 - Guarded: TensorFlow fails the call for good on an entry it cannot parse, so charbot keeps a
@@ -39,7 +41,11 @@ def folder() -> Path:
     except PackageNotFoundError:
         tensorflow = "unknown"
     cpu = hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12]
-    return cache_dir() / "xla" / f"tensorflow-{tensorflow}-charbot-{__version__}-cpu-{cpu}"
+    name = f"tensorflow-{tensorflow}-charbot-{__version__}-cpu-{cpu}"
+    options = os.environ.get("XLA_FLAGS", "").split()
+    if options:
+        name += "-xla-" + hashlib.sha256(" ".join(options).encode()).hexdigest()[:12]
+    return cache_dir() / "xla" / name
 
 
 def enable() -> Path | None:
