@@ -108,6 +108,11 @@ def save(
     if resume is not None:
         files["resume.json"] = _json_bytes(resume)
         files["resume.npz"] = _npz_bytes(resume_arrays or {})
+    _write_folder(path, files, then)
+
+
+def _write_folder(path: Path, files: dict[str, bytes], then: str) -> None:
+    """Write `files` and their manifest as the folder `path`: into a temporary sibling, then two renames."""
     manifest = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()}
     files[MANIFEST] = _json_bytes({"files": manifest})
 
