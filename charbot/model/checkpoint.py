@@ -114,7 +114,7 @@ def save(
 def _write_folder(path: Path, files: dict[str, bytes], then: str) -> None:
     """Write `files` and their manifest as the folder `path`: into a temporary sibling, then two renames."""
     manifest = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()}
-    files[MANIFEST] = _json_bytes({"files": manifest})
+    files = {**files, MANIFEST: _json_bytes({"files": manifest})}  # the caller's dict stays as it was
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
