@@ -32,6 +32,10 @@ def best_of(runs, fn):
     return min(times)
 
 
+TEMPERATURE = 0.6
+SEED_TEXT = ("ROMEO:\nBut soft, what light through yonder window breaks?\n" * 30)[:1000]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chars", type=int, default=1000, help="characters per timed run (naive: a fifth)")
@@ -40,27 +44,33 @@ def main() -> None:
     args = parser.parse_args()
 
     from charbot.generate.engine import Engine
-    from charbot.config import SampleConfig
-    from charbot.model.network import model_weights
-    from charbot.model.reference import NumpyLSTM
-
-    import tensorflow as tf
-    import tensorflow_probability as tfp
 
     model, vocab, description = model_under_test()
     engine = Engine(model, vocab)
-    reference = NumpyLSTM(model_weights(model), model.config.num_layers)
-    temperature = 0.6
-    n = args.chars
     print(header())
     print(f"model: {description}")
+    lite = {quantize: litert_engine(model, vocab, quantize) for quantize in ("float32", "int8")}
+    contenders = tf_baselines(model, args.chars) + [
+        ("charbot engine", streaming(engine), args.chars), ("NumPy step", numpy_bound(model), args.chars),
+        ("LiteRT float32", streaming(lite["float32"]), args.chars),
+        ("LiteRT int8", streaming(lite["int8"]), args.chars)]
+    report_speeds(contenders, measure(contenders, args.runs))
+    report_first_character(engine, lite["int8"], args.chars, args.runs)
+    if args.widths:
+        width_rows([int(w) for w in args.widths.split(",")], vocab, args.chars, args.runs)
+
+
+def tf_baselines(model, n: int):
+    """(name, run(batch, count), count) for the two TensorFlow baselines: eager, and a per-character tf.function."""
+    import tensorflow as tf
+    import tensorflow_probability as tfp
 
     def naive(batch, count):
         states = model.zero_state(batch)
         ids = tf.zeros([batch, 1], tf.int32)
         for _ in range(count):
             logits, states = model(ids, states)
-            sample = tfp.distributions.Categorical(logits=logits[:, -1, :] / temperature).sample()
+            sample = tfp.distributions.Categorical(logits=logits[:, -1, :] / TEMPERATURE).sample()
             ids = tf.cast(sample, tf.int32)[:, None]
 
     @tf.function
@@ -72,47 +82,64 @@ def main() -> None:
     def per_char_function(batch, count):
         states = model.zero_state(batch)
         ids = tf.zeros([batch], tf.int32)
-        t = tf.constant(temperature)
+        t = tf.constant(TEMPERATURE)
         for _ in range(count):
             ids, states = one_step(ids, states, t)
             ids.numpy()  # each character goes back to Python, as a streaming loop must
 
-    settings = SampleConfig(temperature=temperature, max_chars=n, stop=())
+    return [("naive eager", naive, max(20, n // 5)), ("per-char tf.function", per_char_function, n)]
 
-    def streaming(which):
-        """A run of `which` engine: one stream at batch 1, else `batch` samples at once."""
-        def run(batch, count):
-            state = which.initial_state()
-            if batch == 1:
-                for _ in which.stream(state, settings.replace(max_chars=count), seed=1):
-                    pass
-            else:
-                which.sample(state, settings.replace(max_chars=count), seed=1, n=batch)
-        return run
 
+def settings_for(count: int):
+    from charbot.config import SampleConfig
+
+    return SampleConfig(temperature=TEMPERATURE, max_chars=count, stop=())
+
+
+def streaming(which):
+    """A run of engine `which`: one stream at batch 1, else `batch` samples at once."""
+    def run(batch, count):
+        state = which.initial_state()
+        if batch == 1:
+            for _ in which.stream(state, settings_for(count), seed=1):
+                pass
+        else:
+            which.sample(state, settings_for(count), seed=1, n=batch)
+    return run
+
+
+def numpy_bound(model):
+    """A run of the plain NumPy LSTM step with NumPy sampling: the bound a compiled engine should reach."""
+    from charbot.model.network import model_weights
+    from charbot.model.reference import NumpyLSTM
+
+    reference = NumpyLSTM(model_weights(model), model.config.num_layers)
     rng = np.random.default_rng(0)
 
-    def numpy_bound(batch, count):
+    def run(batch, count):
         states = reference.zero_state(batch)
         ids = np.zeros(batch, np.int64)
         for _ in range(count):
             logits, states = reference.step(ids, states)
-            z = logits / temperature
+            z = logits / TEMPERATURE
             p = np.exp(z - z.max(axis=1, keepdims=True))
             p /= p.sum(axis=1, keepdims=True)
             ids = (p.cumsum(axis=1) > rng.random((batch, 1))).argmax(axis=1)
+    return run
 
-    lite = {quantize: litert_engine(model, vocab, quantize) for quantize in ("float32", "int8")}
 
-    contenders = [("naive eager", naive, max(20, n // 5)), ("per-char tf.function", per_char_function, n),
-                  ("charbot engine", streaming(engine), n), ("NumPy step", numpy_bound, n),
-                  ("LiteRT float32", streaming(lite["float32"]), n), ("LiteRT int8", streaming(lite["int8"]), n)]
+def measure(contenders, runs: int) -> dict:
+    """Characters per second per row of output, by (name, batch), best of `runs` after a warm-up."""
     speeds = {}
     for batch in (1, 8):
         for name, fn, count in contenders:
             fn(batch, 5)  # trace / compile outside the timing
-            seconds = best_of(args.runs, lambda: fn(batch, count))
+            seconds = best_of(runs, lambda: fn(batch, count))
             speeds[name, batch] = count / seconds
+    return speeds
+
+
+def report_speeds(contenders, speeds: dict) -> None:
     print()
     print(f"{'method':24s} {'batch 1 chars/s':>16s} {'batch 8 chars/s (x8 rows)':>26s}")
     for name, _, _ in contenders:
@@ -127,25 +154,23 @@ def main() -> None:
         print(f"LiteRT {quantize:7s} / TF engine, batch 1:    {speeds['LiteRT ' + quantize, 1] / charbot_1:.2f}x"
               + (" (target >= 3)" if quantize == "int8" else ""))
 
-    seed_text = ("ROMEO:\nBut soft, what light through yonder window breaks?\n" * 30)[:1000]
 
-    def first_character():
-        state, _ = engine.prime(engine.initial_state(), seed_text)
-        for _ in engine.stream(state, settings, seed=2):
+def report_first_character(engine, lite_int8, chars: int, runs: int) -> None:
+    """Time to the first character after a 1,000-character seed: TF engine cold and warm, then LiteRT int8."""
+    def first_character(which):
+        state, _ = which.prime(which.initial_state(), SEED_TEXT)
+        for _ in which.stream(state, settings_for(chars), seed=2):
             break
 
     start = time.perf_counter()
-    first_character()
+    first_character(engine)
     cold = time.perf_counter() - start
     engine.warm_up()
-    warm = best_of(args.runs, first_character)
+    warm = best_of(runs, lambda: first_character(engine))
     print()
     print(f"first character after a 1,000-character seed: {warm * 1000:.0f} ms warm (target <= 150 ms), "
           f"{cold * 1000:.0f} ms on first use (includes compiling)")
-    engine = lite["int8"]
-    print(f"the same with LiteRT int8: {best_of(args.runs, first_character) * 1000:.0f} ms")
-    if args.widths:
-        width_rows([int(w) for w in args.widths.split(",")], vocab, n, args.runs)
+    print(f"the same with LiteRT int8: {best_of(runs, lambda: first_character(lite_int8)) * 1000:.0f} ms")
 
 
 def litert_engine(model, vocab, quantize: str):
@@ -165,7 +190,7 @@ def width_rows(widths, vocab, chars: int, runs: int) -> None:
     """int8 LiteRT at batch 1 for 2-layer models of each width, random weights."""
     import keras
 
-    from charbot.config import ModelConfig, SampleConfig
+    from charbot.config import ModelConfig
     from charbot.model.network import build_model
 
     print()
@@ -174,9 +199,8 @@ def width_rows(widths, vocab, chars: int, runs: int) -> None:
         keras.utils.set_random_seed(0)
         config = ModelConfig(vocab_size=len(vocab), embedding_dim=64, rnn_units=width, num_layers=2)
         engine = litert_engine(build_model(config), vocab, "int8")
-        settings = SampleConfig(temperature=0.6, max_chars=chars, stop=())
         state = engine.initial_state()
-        seconds = best_of(runs, lambda: [None for _ in engine.stream(state, settings, seed=1)])
+        seconds = best_of(runs, lambda: [None for _ in engine.stream(state, settings_for(chars), seed=1)])
         print(f"{'2x' + str(width):30s} {chars / seconds:16,.0f}")
 
 
