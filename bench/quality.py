@@ -33,6 +33,44 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshake
 
 
 def main() -> int:
+    args = parse_args()
+    if not CORPUS.is_file():
+        print(f"skipped: {CORPUS} is absent (the benchmark needs the shared tiny-shakespeare file)")
+        return 0
+
+    from charbot.config import ModelConfig, TrainConfig
+    from charbot.corpus import load_corpus
+    from charbot.corpus.streams import split
+    from charbot.model.vocab import Vocabulary
+    from charbot.training.loop import train
+
+    corpus = load_corpus(str(CORPUS))
+    model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
+                               num_layers=args.num_layers, dropout=args.dropout,
+                               input_dropout=args.input_dropout, locked_dropout=args.locked_dropout,
+                               weight_drop=args.weight_drop)
+    base = TrainConfig(corpus=str(CORPUS), batch_size=args.batch_size, seq_len=args.seq_len, epochs=args.epochs,
+                       learning_rate=args.learning_rate, val_fraction=0.1, patience=args.patience,
+                       budget_seconds=args.budget, precision=args.precision,
+                       weight_decay=args.weight_decay, ema=args.ema)
+    train_ids, val_ids = split(corpus.ids(), 0.1)
+    print(header())
+    print(f"corpus: {CORPUS.name}, {len(train_ids):,} training / {len(val_ids):,} validation characters")
+    config = base if args.resume else fitted_schedule(
+        args, dataclasses.replace(model_config, vocab_size=len(Vocabulary(corpus.alphabet))), base, len(train_ids))
+
+    out = args.out or Path(tempfile.mkdtemp(prefix="charbot-quality-")) / "run"
+    started = time.perf_counter()
+    result = train(corpus, model_config, config, out, resume=args.resume, reporter=_EpochPrinter())
+    wall = time.perf_counter() - started
+    if not result.best_epoch:
+        print(f"stopped before the first validation; continue with --out {out} --resume")
+        return 0
+    report(args, result, wall, out)
+    return 0
+
+
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=0.0, help="training seconds (0: train to early stopping)")
     parser.add_argument("--steps", type=int, default=0, help="train exactly this many windows, then validate")
@@ -53,55 +91,30 @@ def main() -> int:
     parser.add_argument("--patience", type=int, default=2, help="epochs without improvement before stopping early")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temporary one)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out (settings from it)")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    if not CORPUS.is_file():
-        print(f"skipped: {CORPUS} is absent (the benchmark needs the shared tiny-shakespeare file)")
-        return 0
 
-    from charbot.config import LN2, ModelConfig, TrainConfig
-    from charbot.corpus import load_corpus
-    from charbot.corpus.streams import split
-    from charbot.training.loop import train
-    from charbot.model.vocab import Vocabulary
+def fitted_schedule(args, model_config, base, train_chars: int):
+    """`base` with its cosine schedule fitted to --steps or to --budget (measured here); else `base`."""
+    windows = (train_chars - 1) // args.batch_size // args.seq_len
+    if args.steps:
+        print(f"fixed length: {args.steps} steps ({args.steps / windows:.2f} epochs)")
+        return dataclasses.replace(base, schedule_steps=args.steps, max_steps=args.steps,
+                                   epochs=math.ceil(args.steps / windows))
+    if args.budget:
+        steps_per_second = calibrate(model_config, base)
+        steps = int(steps_per_second * args.budget)
+        print(f"calibration: {steps_per_second:.1f} steps/s -> schedule of {steps} steps "
+              f"({steps * args.batch_size * args.seq_len / train_chars:.1f} epochs) in {args.budget:.0f} s")
+        return dataclasses.replace(base, schedule_steps=steps, epochs=max(1, math.ceil(steps / windows)))
+    return base
 
+
+def report(args, result, wall: float, out: Path) -> None:
     import numpy as np
 
-    corpus = load_corpus(str(CORPUS))
-    model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
-                               num_layers=args.num_layers, dropout=args.dropout,
-                               input_dropout=args.input_dropout, locked_dropout=args.locked_dropout,
-                               weight_drop=args.weight_drop)
-    base = TrainConfig(corpus=str(CORPUS), batch_size=args.batch_size, seq_len=args.seq_len, epochs=args.epochs,
-                       learning_rate=args.learning_rate, val_fraction=0.1, patience=args.patience,
-                       budget_seconds=args.budget, precision=args.precision,
-                       weight_decay=args.weight_decay, ema=args.ema)
-    vocab = Vocabulary(corpus.alphabet)
-    ids = corpus.ids()
-    train_ids, val_ids = split(ids, 0.1)
-    print(header())
-    print(f"corpus: {CORPUS.name}, {len(train_ids):,} training / {len(val_ids):,} validation characters")
+    from charbot.config import LN2
 
-    config = base
-    windows = (len(train_ids) - 1) // args.batch_size // args.seq_len
-    if args.steps and not args.resume:
-        config = dataclasses.replace(base, schedule_steps=args.steps, max_steps=args.steps,
-                                     epochs=math.ceil(args.steps / windows))
-        print(f"fixed length: {args.steps} steps ({args.steps / windows:.2f} epochs)")
-    elif args.budget and not args.resume:
-        steps_per_second = calibrate(dataclasses.replace(model_config, vocab_size=len(vocab)), base)
-        steps = int(steps_per_second * args.budget)
-        config = dataclasses.replace(base, schedule_steps=steps, epochs=max(1, math.ceil(steps / windows)))
-        print(f"calibration: {steps_per_second:.1f} steps/s -> schedule of {steps} steps "
-              f"({steps * args.batch_size * args.seq_len / len(train_ids):.1f} epochs) in {args.budget:.0f} s")
-
-    out = args.out or Path(tempfile.mkdtemp(prefix="charbot-quality-")) / "run"
-    started = time.perf_counter()
-    result = train(corpus, model_config, config, out, resume=args.resume, reporter=_EpochPrinter())
-    wall = time.perf_counter() - started
-    if not result.best_epoch:
-        print(f"stopped before the first validation; continue with --out {out} --resume")
-        return 0
     parameters = sum(int(np.prod(w.shape)) for w in _weights(out))
     print()
     mode = f"{args.steps} steps" if args.steps else f"budget {args.budget:.0f} s" if args.budget else "best model"
@@ -115,7 +128,6 @@ def main() -> int:
           f"(best epoch {result.best_epoch})")
     print("nanoGPT reference: 1.88 (CPU settings, ~150 s), 1.4697 (GPU, 10.7M parameters)")
     print(f"checkpoint:        {out / 'best'}")
-    return 0
 
 
 def _regularisers(args) -> str:
