@@ -7,8 +7,8 @@
 5. charbot's LiteRT engine on the same weights exported as float32 and as int8 (`model.export`).
 
 Prints characters per second at batch 1 and 8, time to the first character after a 1,000-character
-seed, and the ratios; then the int8 LiteRT engine at batch 1 for wider models with random weights,
-so that the next shipped model can be sized by speed.
+seed, and the ratios; then, at batch 1 for models of other widths with random weights, the int8
+LiteRT engine (so that the next shipped model can be sized by speed) and the TensorFlow engine.
 Run: .venv/bin/python bench/generate_speed.py [--chars N] [--widths 512,768,1024]
 """
 
@@ -40,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chars", type=int, default=1000, help="characters per timed run (naive: a fifth)")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--widths", default="512,768,1024", help="LSTM widths (2 layers) for the int8 rows; '' skips")
+    parser.add_argument("--widths", default="512,768,1024", help="LSTM widths (2 layers) for the width rows; '' skips")
     args = parser.parse_args()
 
     from charbot.generate.engine import Engine
@@ -187,21 +187,29 @@ def litert_engine(model, vocab, quantize: str):
 
 
 def width_rows(widths, vocab, chars: int, runs: int) -> None:
-    """int8 LiteRT at batch 1 for 2-layer models of each width, random weights."""
+    """Batch 1 for 2-layer models of each width, random weights: int8 LiteRT (which sizes the shipped
+    model) and the TensorFlow engine, with the float32 weights' size, which the engine reads whole for
+    every character (past the CPU's cache, memory sets its speed)."""
     import keras
 
     from charbot.config import ModelConfig
+    from charbot.generate.engine import Engine
     from charbot.model.network import build_model
 
     print()
-    print(f"{'LiteRT int8, random weights':30s} {'batch 1 chars/s':>16s}")
+    print(f"{'2 layers, random weights':26s} {'float32 MB':>10s} {'LiteRT int8 chars/s':>20s} "
+          f"{'TF engine chars/s':>18s} {'ratio':>6s}")
     for width in widths:
         keras.utils.set_random_seed(0)
         config = ModelConfig(vocab_size=len(vocab), embedding_dim=64, rnn_units=width, num_layers=2)
-        engine = litert_engine(build_model(config), vocab, "int8")
-        state = engine.initial_state()
-        seconds = best_of(runs, lambda: [None for _ in engine.stream(state, settings_for(chars), seed=1)])
-        print(f"{'2x' + str(width):30s} {chars / seconds:16,.0f}")
+        model = build_model(config)
+        megabytes = sum(w.numpy().nbytes for w in model.weights) / 1e6
+        speeds = []
+        for engine in (litert_engine(model, vocab, "int8"), Engine(model, vocab)):
+            streaming(engine)(1, 5)  # compile outside the timing
+            speeds.append(chars / best_of(runs, lambda: streaming(engine)(1, chars)))
+        print(f"{'2x' + str(width):26s} {megabytes:10.1f} {speeds[0]:20,.0f} {speeds[1]:18,.0f} "
+              f"{speeds[0] / speeds[1]:5.2f}x")
 
 
 if __name__ == "__main__":
