@@ -242,3 +242,36 @@ def test_dialogue_with_a_tiny_real_model(tiny_checkpoint):
     turn = session.say("What news from shore?", Renderer(Console(file=io.StringIO())), seed=3)
     assert turn.seed_text == "WREN:\nWhat news from shore?\n\nASHER:\n"
     assert turn.stopped_by == "stop" and turn.reply.endswith("\n\n") and "\n\n" not in turn.reply[:-2]
+
+
+def test_closing_the_chat_as_the_loader_starts_its_late_warm_up_neither_fails_nor_compiles(monkeypatch):
+    """`close` runs on the chat's thread and can land between the loader creating its thread for long
+    seeds and starting it (a chat that ends at once did: "cannot join thread before it is started")."""
+    import threading
+
+    from charbot.chat import loader as loader_module
+    from charbot.generate import loading
+
+    warmed = []
+
+    class Warming(FakeEngine):
+        PRIME_BUCKETS = (8, 64, 256, 1024)
+
+        def warm_up(self, buckets=(), generation=True):
+            warmed.append(tuple(buckets))
+
+    loader = loader_module.ModelLoader(None)
+
+    class CloseAsItStarts(threading.Thread):
+        def start(self):
+            if getattr(self, "_target", None) == loader._warm_long_seeds:
+                loader.close()  # the chat ends just now
+            super().start()
+
+    monkeypatch.setattr(loading, "load_engine", lambda *args: (Warming(), CHECKPOINT))
+    monkeypatch.setattr(loader_module, "threading", SimpleNamespace(Thread=CloseAsItStarts, Event=threading.Event))
+    loader._load()  # on this thread, so what `close` raises surfaces here
+    assert loader.ready.is_set() and loader.error is None
+    if loader._later is not None:
+        loader._later.join(timeout=10)
+    assert sorted(warmed) == [(), (8, 64)]  # the first reply's shapes; the long seeds' were never compiled

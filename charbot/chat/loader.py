@@ -50,9 +50,11 @@ class ModelLoader:
             self.error = f"could not load the model: {type(error).__name__}: {error}"
         finally:
             self.ready.set()
-        if self.engine is not None:  # long seeds' shapes, later, so as not to slow the first reply
-            self._later = threading.Thread(target=self._warm_long_seeds, args=(buckets[2:],), daemon=True)
-            self._later.start()
+        if self.engine is not None and not self._closing.is_set():  # long seeds' shapes, later, so as not
+            # to slow the first reply; published only once started, for `close` may run on another thread
+            later = threading.Thread(target=self._warm_long_seeds, args=(buckets[2:],), daemon=True)
+            later.start()
+            self._later = later
 
     def _warm_long_seeds(self, buckets) -> None:
         if self._closing.wait(3.0):
