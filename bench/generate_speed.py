@@ -188,8 +188,8 @@ def litert_engine(model, vocab, quantize: str):
 
 def width_rows(widths, vocab, chars: int, runs: int) -> None:
     """Batch 1 for 2-layer models of each width, random weights: int8 LiteRT (which sizes the shipped
-    model) and the TensorFlow engine, with the float32 weights' size, which the engine reads whole for
-    every character (past the CPU's cache, memory sets its speed)."""
+    model) and the TensorFlow engine, with the size of the float32 weights the engine reads for every
+    character."""
     import keras
 
     from charbot.config import ModelConfig
