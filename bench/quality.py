@@ -48,7 +48,7 @@ def main() -> int:
     model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
                                num_layers=args.num_layers, dropout=args.dropout,
                                input_dropout=args.input_dropout, locked_dropout=args.locked_dropout,
-                               weight_drop=args.weight_drop)
+                               weight_drop=args.weight_drop, layer_norm=args.layer_norm)
     base = TrainConfig(corpus=str(CORPUS), batch_size=args.batch_size, seq_len=args.seq_len, epochs=args.epochs,
                        learning_rate=args.learning_rate, val_fraction=0.1, patience=args.patience,
                        budget_seconds=args.budget, precision=args.precision,
@@ -82,6 +82,7 @@ def parse_args():
     parser.add_argument("--input-dropout", type=float, default=0.0)
     parser.add_argument("--locked-dropout", action="store_true")
     parser.add_argument("--weight-drop", type=float, default=0.0)
+    parser.add_argument("--layer-norm", action="store_true")
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--ema", type=float, default=0.0)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -135,7 +136,7 @@ def _regularisers(args) -> str:
     parts = [f"dropout {args.dropout}"] + [f"{name} {value}" for name, value in (
         ("input-dropout", args.input_dropout), ("weight-drop", args.weight_drop),
         ("weight-decay", args.weight_decay), ("ema", args.ema)) if value]
-    return ", ".join(parts + (["locked"] if args.locked_dropout else []))
+    return ", ".join(parts + (["locked"] if args.locked_dropout else []) + (["layer-norm"] if args.layer_norm else []))
 
 
 def calibrate(model_config, config) -> float:

@@ -170,6 +170,7 @@ def _add_train(sub) -> None:
                          help="one dropout mask per window for every time step (variational), not one per step")
     trainer.add_argument("--weight-drop", type=_fraction, default=0.0,
                          help="DropConnect on the recurrent weights, one mask per window (AWD-LSTM; CPUs only)")
+    trainer.add_argument("--layer-norm", action="store_true", help="layer normalisation inside the LSTM cell (CPUs only)")
     trainer.add_argument("--weight-decay", type=_count_float, default=0.0, help="decoupled weight decay (AdamW)")
     trainer.add_argument("--ema", type=_fraction, default=0.0, metavar="MOMENTUM",
                          help="validate and save a moving average of the weights, e.g. 0.999 (default off)")

@@ -34,6 +34,7 @@ class ModelConfig(_Saved):
     input_dropout: float = 0.0  # on the embedding output, training only
     locked_dropout: bool = False  # one dropout mask per window for every time step (variational), not one per step
     weight_drop: float = 0.0  # DropConnect on each layer's recurrent kernel, one mask per window (AWD-LSTM)
+    layer_norm: bool = False  # layer normalisation of each gate and of the cell inside the LSTM cell (LN-LSTM)
 
 
 @dataclass(frozen=True)

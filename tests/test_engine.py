@@ -75,6 +75,30 @@ def test_prime_matches_numpy_on_a_longer_text(engine):
     np.testing.assert_allclose(state.logits.numpy(), logits, rtol=1e-4, atol=1e-4)
 
 
+def test_the_layer_normalised_model_steps_and_primes_like_numpy():
+    """`--layer-norm` models: the compiled step and the priming scan against the NumPy oracle."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    model = build_model(ModelConfig(vocab_size=len(VOCAB), embedding_dim=8, rnn_units=32, num_layers=2, layer_norm=True))
+    rng = np.random.default_rng(5)
+    for variable in model.weights:
+        variable.assign(variable.numpy() * 3.0 + rng.normal(size=variable.shape).astype(np.float32) * 0.3)
+    engine = Engine(model, VOCAB)
+    reference = NumpyLSTM(weights_of(model), num_layers=2)
+    assert all(norm is not None for norm in reference.norms)
+    text = "abc def\ngh:" * 5
+    ref_states = reference.zero_state(1)
+    for i in VOCAB.ids_from_text(text):
+        logits, ref_states = reference.step(np.array([i]), ref_states)
+    state, _ = engine.prime(engine.initial_state(), text)
+    np.testing.assert_allclose(state.logits.numpy(), logits, rtol=1e-4, atol=1e-4)
+    states = model.zero_state(1)
+    for i in VOCAB.ids_from_text(text):
+        step_logits, states = model.step(tf.constant([i], tf.int32), states)
+    np.testing.assert_allclose(step_logits.numpy(), logits, rtol=1e-4, atol=1e-4)
+
+
 def generate(engine, seed, **settings):
     state, _ = engine.prime(engine.initial_state(), "ab")
     stream = engine.stream(state, SampleConfig(**{"max_chars": 150, "stop": (), **settings}), seed)

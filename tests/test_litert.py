@@ -69,6 +69,34 @@ def test_int8_stays_close_to_float32(tiny_checkpoint, engines):
     assert float((np.exp(log_p) * (log_p - log_q)).sum()) < 0.01  # nats
 
 
+@pytest.mark.parametrize("quantize, atol", [("float32", 1e-4), ("int8", 0.1)])
+def test_a_layer_normalised_model_exports_and_runs_like_numpy(tmp_path, quantize, atol):
+    """`--layer-norm` adds normalisation inside the cell; the export must carry it (int8: within its rounding)."""
+    import keras
+
+    from charbot.config import ModelConfig
+    from charbot.generate.litert import LiteRTEngine
+    from charbot.model.network import build_model, model_weights
+    from charbot.model.reference import NumpyLSTM
+    from charbot.model.vocab import Vocabulary
+
+    vocab = Vocabulary.from_text(TEXT)
+    keras.utils.set_random_seed(7)
+    model = build_model(ModelConfig(vocab_size=len(vocab), embedding_dim=8, rnn_units=24, num_layers=2, layer_norm=True))
+    rng = np.random.default_rng(7)
+    for variable in model.weights:
+        variable.assign(variable.numpy() + rng.normal(size=variable.shape).astype(np.float32) * 0.2)
+    (tmp_path / "model.tflite").write_bytes(export.convert(model, quantize))
+    lite = LiteRTEngine(tmp_path / "model.tflite", vocab, 2, 24)
+    reference = NumpyLSTM(model_weights(model), 2)
+    states = reference.zero_state(1)
+    for char_id in vocab.ids_from_text(TEXT):
+        logits, states = reference.step(np.array([char_id]), states)
+    got = lite.prime(lite.initial_state(), TEXT)[0]
+    np.testing.assert_allclose(got.logits[0], logits[0], atol=atol)
+    assert np.abs(logits).max() > 1.0  # not a trivially flat model
+
+
 def test_states_cross_between_runtimes(engines):
     """A state one runtime made (as a session saves it) continues under the other one."""
     tf_engine, lite = engines

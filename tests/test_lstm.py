@@ -1,4 +1,5 @@
-"""The layer-wise training LSTM against Keras' own LSTM layer: same outputs, same gradients."""
+"""The layer-wise training LSTM against Keras' own LSTM layer: same outputs, same gradients. The
+layer-normalised cell, which Keras lacks, against autodiff through the generation step."""
 
 import numpy as np
 import pytest
@@ -36,6 +37,51 @@ def test_layerwise_matches_the_keras_layer(time_steps):
     for a, b in zip(ours[2], theirs[2]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     assert any(np.abs(g).max() > 1e-3 for g in ours[2])  # gradients are not all zero
+
+
+@pytest.mark.parametrize("time_steps", [1, 17])
+def test_the_layer_normalised_backward_pass_matches_autodiff_through_the_generation_step(time_steps):
+    """The hand-written backward pass of `--layer-norm` against tf.GradientTape through `model.step`,
+    one character at a time: outputs, carried state and every gradient (the gains and shifts too)."""
+    config = ModelConfig(vocab_size=11, embedding_dim=5, rnn_units=7, num_layers=2, dropout=0.0, layer_norm=True)
+    model = build_model(config, layerwise=True)
+    rng = np.random.default_rng(time_steps)
+    for variable in model.weights:  # away from the initial gains of 1 and shifts of 0
+        variable.assign(variable.numpy() + rng.normal(size=variable.shape).astype(np.float32) * 0.5)
+    ids = tf.constant(rng.integers(0, 11, (3, time_steps)), tf.int32)
+    targets = tf.constant(rng.integers(0, 11, (3, time_steps)), tf.int32)
+    states = tuple((tf.constant(rng.normal(size=(3, 7)), tf.float32), tf.constant(rng.normal(size=(3, 7)), tf.float32))
+                   for _ in range(2))
+
+    class Stepwise:
+        trainable_variables = model.trainable_variables
+
+        def __call__(self, ids, states, training=False):
+            outputs = []
+            for t in range(ids.shape[1]):
+                logits, states = model.step(ids[:, t], states)
+                outputs.append(logits)
+            return tf.stack(outputs, 1), states
+
+    ours, theirs = outputs_and_gradients(model, ids, targets, states), outputs_and_gradients(Stepwise(), ids, targets, states)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-5, atol=1e-5)
+    for a, b in zip(ours[1], theirs[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert len(ours[2]) == len(theirs[2]) == 17  # 9 weights of the plain model, 4 gains and shifts per layer
+    for a, b in zip(ours[2], theirs[2]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert all(np.abs(g).max() > 1e-3 for g in ours[2])
+
+
+def test_layer_normalisation_really_normalises():
+    """With gains of 1 and shifts of 0, each gate's pre-activations have mean 0 and variance 1 over the units."""
+    from charbot.model.lstm import normalise
+
+    z = tf.constant(np.random.default_rng(0).normal(3.0, 5.0, size=(2, 4 * 6)), tf.float32)
+    y, _, _ = normalise(z, tf.ones([24]), tf.zeros([24]), 4)
+    parts = y.numpy().reshape(2, 4, 6)
+    np.testing.assert_allclose(parts.mean(-1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(parts.var(-1), 1.0, rtol=1e-3)
 
 
 @pytest.mark.skipif(bfloat16_crashes_tensorflow(cpu_flags(), onednn_isa_cap()),

@@ -1,7 +1,9 @@
-"""The regularisers: locked (variational) dropout, embedding dropout, weight drop, AdamW and a weight EMA.
+"""The regularisers: locked (variational) dropout, embedding dropout, weight drop, layer normalisation in
+the cell, AdamW and a weight EMA.
 
 Each mask is checked for what it is (one per window, the same over time or over rows), the whole set
-resumes exactly, and the moving average is what validation scores and best/ keeps.
+resumes exactly, weight decay spares the normalisation's gains, and the moving average is what
+validation scores and best/ keeps. (The normalised cell's arithmetic is checked in test_lstm.py.)
 """
 
 import dataclasses
@@ -15,7 +17,7 @@ from charbot.errors import CharbotError
 from charbot.model import checkpoint
 
 ALL = ModelConfig(embedding_dim=8, rnn_units=16, num_layers=2, dropout=0.3, input_dropout=0.1, locked_dropout=True,
-                  weight_drop=0.3)
+                  weight_drop=0.3, layer_norm=True)
 TRAIN = TrainConfig(batch_size=4, seq_len=16, epochs=2, learning_rate=0.01, warmup_steps=2, weight_decay=0.01,
                     ema=0.9)
 
@@ -62,6 +64,31 @@ def test_weight_drop_on_the_keras_layer_is_refused_in_one_line():
         CharModel(dataclasses.replace(ALL, vocab_size=11), layerwise=False)
 
 
+def test_layer_norm_on_the_keras_layer_is_refused_in_one_line():
+    with pytest.raises(CharbotError, match="--layer-norm needs the layer-wise LSTM") as error:
+        from charbot.model.network import CharModel
+
+        CharModel(dataclasses.replace(ALL, vocab_size=11, weight_drop=0.0), layerwise=False)
+    assert "\n" not in str(error.value)
+
+
+def test_weight_decay_spares_the_layer_norm_gains_and_shifts():
+    """One AdamW step with zero gradients moves only what is decayed: the kernels, not the gains and shifts."""
+    import keras
+    import tensorflow as tf
+
+    from charbot.training.steps import _optimizer
+
+    model = _model()
+    optimizer = _optimizer(keras, dataclasses.replace(TRAIN, ema=0.0, weight_decay=0.5), 0.1)
+    before = {v.path: v.numpy() for v in model.trainable_variables}
+    optimizer.apply_gradients([(tf.zeros_like(v), v) for v in model.trainable_variables])
+    moved = {v.path for v in model.trainable_variables if (v.numpy() != before[v.path]).any()}
+    norms = {v.path for v in model.trainable_variables if "lstm_norm" in v.path}
+    assert len(norms) == 8 and not moved & norms
+    assert {v.path for v in model.trainable_variables if v.path.endswith("kernel")} <= moved
+
+
 @pytest.mark.slow(seconds=20)
 def test_every_regulariser_at_once_resumes_exactly(tmp_path, short_play_file):
     from charbot.training.loop import train
@@ -73,6 +100,17 @@ def test_every_regulariser_at_once_resumes_exactly(tmp_path, short_play_file):
     for a, b in zip(straight.history, resumed.history, strict=True):
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+    from charbot.model import describe
+
+    training = dict(describe.rows(checkpoint.load(tmp_path / "split" / "best")))["training"]
+    assert "weight drop 0.3" in training and "layer normalisation in the cell" in training
+
+
+def test_train_takes_a_layer_norm_flag():
+    from charbot.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--corpus", "x.txt", "--layer-norm"])
+    assert args.layer_norm and not build_parser().parse_args(["train", "--corpus", "x.txt"]).layer_norm
 
 
 @pytest.mark.slow(seconds=12)

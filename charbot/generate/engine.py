@@ -29,6 +29,7 @@ from charbot.config import SampleConfig
 from charbot.generate.sampling import next_ids, settings_tensors
 from charbot.generate.state import PRIME_TAIL, GenState, Token
 from charbot.model.vocab import Vocabulary
+from charbot.model.lstm import cell
 
 CHUNK = 64  # characters per compiled call: amortises the call (+17% over 16), ~10 ms of streaming
 PRIME_BUCKETS = (16, 64, 256, 1024, 4096)  # seed lengths that get their own compiled prime
@@ -217,17 +218,14 @@ def _prime_scan(model, states, ids, mask):
     """
     x = tf.transpose(model.embedding(ids), [1, 0, 2])  # [time, batch, embedding]
     new_states = []
-    for lstm, (h, c) in zip(model.lstms, states):
-        cell = lstm.cell
-        projected = tf.einsum("tbe,eg->tbg", x, cell.kernel) + cell.bias  # [time, batch, 4 * units]
-        recurrent = cell.recurrent_kernel  # [units, 4 * units]
+    for index, (lstm, (h, c)) in enumerate(zip(model.lstms, states)):
+        weights = lstm.cell
+        projected = tf.einsum("tbe,eg->tbg", x, weights.kernel) + weights.bias  # [time, batch, 4 * units]
 
-        def step(carry, inputs, recurrent=recurrent):
+        def step(carry, inputs, recurrent=weights.recurrent_kernel, norm=model.norm(index)):
             h, c = carry
             xt, keep = inputs
-            i, f, g, o = tf.split(xt + tf.matmul(h, recurrent), 4, axis=-1)  # Keras' gate order
-            c_next = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
-            h_next = tf.sigmoid(o) * tf.tanh(c_next)
+            h_next, c_next = cell(xt + tf.matmul(h, recurrent), c, norm)
             return keep * h_next + (1.0 - keep) * h, keep * c_next + (1.0 - keep) * c
 
         hs, cs = tf.scan(step, (projected, mask), initializer=(h, c))  # [time, batch, units] each

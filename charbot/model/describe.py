@@ -85,7 +85,7 @@ def _regularisers(model, train) -> str:
                         ("weight decay", train.weight_decay), ("EMA", train.ema)):
         if value:
             parts.append(f"{name} {value:g}")
-    return ", ".join(parts)
+    return ", ".join(parts + (["layer normalisation in the cell"] if model.layer_norm else []))
 
 
 def _stop_story(metrics: dict) -> str:

@@ -12,7 +12,14 @@ time. This module computes the same function the way cuDNN and PyTorch do:
 Matrix products run in `compute_dtype` (bfloat16 under mixed precision, with float32 results);
 gates, the cell state and everything carried from step to step stay float32. The weights are the
 Keras layer's own variables in Keras' gate order (input, forget, cell, output), so checkpoints do not
-change. This module holds the arithmetic only: no layers, no training loop, no sampling.
+change.
+
+With `norm` (`--layer-norm`) the cell is layer-normalised as in the HyperNetworks paper's LN-LSTM:
+each gate's pre-activation is normalised over the units (its own gain and shift), and so is the cell
+state on its way into the output's tanh (the carried state stays unnormalised). `cell` is that step
+for generation; the training loop saves what the hand-written backward pass needs.
+
+This module holds the arithmetic only: no layers, no training loop, no sampling.
 """
 
 from __future__ import annotations
@@ -45,7 +52,40 @@ def _gates(z):
     return tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
 
 
-def lstm_sequence(x, h, c, kernel, recurrent_kernel, bias, compute_dtype=tf.float32):
+EPSILON = 1e-5  # layer normalisation's variance floor
+
+
+def normalise(z, gamma, beta, groups):
+    """Layer normalisation of z [..., groups * n] within each of `groups` equal parts, then gain and shift.
+
+    Returns (gamma * zhat + beta, zhat, rstd [..., groups, 1]) where zhat = (z - mean) * rstd."""
+    shape = tf.shape(z)
+    parts = tf.reshape(z, tf.concat([shape[:-1], [groups, -1]], 0))
+    centred = parts - tf.reduce_mean(parts, -1, keepdims=True)
+    rstd = tf.math.rsqrt(tf.reduce_mean(centred * centred, -1, keepdims=True) + EPSILON)
+    zhat = tf.reshape(centred * rstd, shape)
+    return zhat * gamma + beta, zhat, rstd
+
+
+def _normalise_grad(d_zhat, zhat, rstd, groups):
+    """The gradient of z from the gradient of zhat (gain applied already), through `normalise`."""
+    shape = tf.shape(zhat)
+    d, x = (tf.reshape(t, tf.concat([shape[:-1], [groups, -1]], 0)) for t in (d_zhat, zhat))
+    mean = lambda t: tf.reduce_mean(t, -1, keepdims=True)  # noqa: E731
+    return tf.reshape(rstd * (d - mean(d) - x * mean(d * x)), shape)
+
+
+def cell(z, c, norm=None):
+    """One step from the gates' pre-activations z = x kernel + h recurrent + bias [batch, 4 units] and
+    the cell state c: (h, c) after it. norm: (gates gain, gates shift, cell gain, cell shift) or None."""
+    if norm is not None:
+        z = normalise(z, norm[0], norm[1], 4)[0]
+    i, f, g, o = _gates(z)
+    c = f * c + i * g
+    return o * tf.tanh(c if norm is None else normalise(c, norm[2], norm[3], 1)[0]), c
+
+
+def lstm_sequence(x, h, c, kernel, recurrent_kernel, bias, compute_dtype=tf.float32, norm=None):
     """Run one LSTM layer over a time-major window; differentiable in every input.
 
     Args:
@@ -54,6 +94,7 @@ def lstm_sequence(x, h, c, kernel, recurrent_kernel, bias, compute_dtype=tf.floa
         kernel: [features, 4 units]; recurrent_kernel: [units, 4 units]; bias: [4 units] (float32
             variables, Keras' layout).
         compute_dtype: dtype of the matrix products (tf.float32, tf.bfloat16 or tf.float16).
+        norm: layer normalisation's (gates gain [4 units], gates shift, cell gain [units], cell shift), or None.
     Returns:
         (hs [time, batch, units], h after the last step, c after the last step), all float32.
     """
@@ -80,6 +121,8 @@ def lstm_sequence(x, h, c, kernel, recurrent_kernel, bias, compute_dtype=tf.floa
 
     # Read the variables out here: a custom gradient must see tensors, not variables.
     weights = [tf.convert_to_tensor(w) for w in (kernel, recurrent_kernel, bias)]
+    if norm is not None:
+        return _normalised_sequence(x, h, c, weights, [tf.convert_to_tensor(w) for w in norm], compute_dtype)
     return run(x, h, c, *weights)
 
 
@@ -113,3 +156,78 @@ def _backward(d_hs, d_h, d_c, gates, cs, c_prev, recurrent_t, compute_dtype, ste
     d_zs = tf.TensorArray(tf.float32, size=steps)
     _, d_h, d_c, d_zs = tf.while_loop(lambda t, *_: t >= 0, body, (steps - 1, d_h, d_c, d_zs))
     return d_zs.stack(), d_h, d_c
+
+
+# --- the layer-normalised cell ----------------------------------------------------------------------
+
+def _normalised_sequence(x, h, c, weights, norm, compute_dtype):
+    """`lstm_sequence` with layer normalisation in the cell (same arguments and results)."""
+
+    @tf.custom_gradient
+    def run(x, h0, c0, kernel, recurrent_kernel, bias, *norm):
+        k, r = tf.cast(kernel, compute_dtype), tf.cast(recurrent_kernel, compute_dtype)
+        steps = tf.shape(x)[0]
+        projected = _window_matmul(x, k, compute_dtype) + bias
+        hs, cs, saved = _normalised_forward(projected, h0, c0, r, norm, compute_dtype, steps)
+
+        def grad(d_hs, d_h, d_c):
+            d_hs, d_h, d_c = (tf.zeros_like(a) if d is None else d for d, a in ((d_hs, hs), (d_h, h0), (d_c, c0)))
+            h_prev = tf.concat([h0[None], hs[:-1]], 0)
+            c_prev = tf.concat([c0[None], cs[:-1]], 0)
+            d_z, d_y, d_n, d_h0, d_c0 = _normalised_backward(d_hs, d_h, d_c, saved, c_prev, tf.transpose(r), norm,
+                                                             compute_dtype, steps)
+            gates_hat, cells_hat = saved[1], saved[3]
+            d_norm = (tf.reduce_sum(d_y * gates_hat, [0, 1]), tf.reduce_sum(d_y, [0, 1]),
+                      tf.reduce_sum(d_n * cells_hat, [0, 1]), tf.reduce_sum(d_n, [0, 1]))
+            return (_window_matmul(d_z, k, compute_dtype, transpose_b=True), d_h0, d_c0,
+                    _window_matmul(x, d_z, compute_dtype, transpose_a=True),
+                    _window_matmul(h_prev, d_z, compute_dtype, transpose_a=True), tf.reduce_sum(d_z, [0, 1]), *d_norm)
+
+        return (hs, hs[-1], cs[-1]), grad
+
+    return run(x, h, c, *weights, *norm)
+
+
+def _normalised_forward(projected, h, c, recurrent, norm, compute_dtype, steps):
+    """The recurrent loop of the normalised cell. Returns hs, cs [time, batch, units] and what the
+    backward pass reads: (activated gates, normalised gates, their rstd, normalised cells, their rstd)."""
+    gates_gain, gates_shift, cell_gain, cell_shift = norm
+
+    def body(t, h, c, hs, cs, *saved):
+        y, z_hat, z_rstd = normalise(projected[t] + _matmul(h, recurrent, compute_dtype), gates_gain, gates_shift, 4)
+        i, f, g, o = _gates(y)
+        c = f * c + i * g
+        n, c_hat, c_rstd = normalise(c, cell_gain, cell_shift, 1)
+        h = o * tf.tanh(n)
+        values = (tf.concat([i, f, g, o], -1), z_hat, z_rstd, c_hat, c_rstd)
+        return (t + 1, h, c, hs.write(t, h), cs.write(t, c), *(a.write(t, v) for a, v in zip(saved, values)))
+
+    arrays = [tf.TensorArray(tf.float32, size=steps) for _ in range(7)]
+    _, _, _, *arrays = tf.while_loop(lambda t, *_: t < steps, body, (0, h, c, *arrays))
+    hs, cs, *saved = (a.stack() for a in arrays)
+    return hs, cs, saved
+
+
+def _normalised_backward(d_hs, d_h, d_c, saved, c_prev, recurrent_t, norm, compute_dtype, steps):
+    """The loop back through time of the normalised cell. Returns the gradients of the pre-activations
+    (before normalisation) and of the normalised gates and cell (after gain), [time, batch, ...] each,
+    and those of the starting h and c."""
+    gates, z_hat, z_rstd, c_hat, c_rstd = saved
+    gates_gain, _, cell_gain, cell_shift = norm
+
+    def body(t, d_h, d_c, d_zs, d_ys, d_ns):
+        i, f, g, o = tf.split(gates[t], 4, axis=-1)
+        tanh_n = tf.tanh(c_hat[t] * cell_gain + cell_shift)
+        d_h = d_hs[t] + d_h
+        d_n = d_h * o * (1.0 - tanh_n * tanh_n)
+        d_c = d_c + _normalise_grad(d_n * cell_gain, c_hat[t], c_rstd[t], 1)
+        d_y = tf.concat([d_c * g * i * (1.0 - i), d_c * c_prev[t] * f * (1.0 - f), d_c * i * (1.0 - g * g),
+                         d_h * tanh_n * o * (1.0 - o)], axis=-1)
+        d_z = _normalise_grad(d_y * gates_gain, z_hat[t], z_rstd[t], 4)
+        return (t - 1, _matmul(d_z, recurrent_t, compute_dtype), d_c * f, d_zs.write(t, d_z), d_ys.write(t, d_y),
+                d_ns.write(t, d_n))
+
+    arrays = [tf.TensorArray(tf.float32, size=steps) for _ in range(3)]
+    _, d_h, d_c, *arrays = tf.while_loop(lambda t, *_: t >= 0, body, (steps - 1, d_h, d_c, *arrays))
+    d_zs, d_ys, d_ns = (a.stack() for a in arrays)
+    return d_zs, d_ys, d_ns, d_h, d_c

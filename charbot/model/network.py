@@ -27,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 from charbot.config import ModelConfig
 from charbot.errors import CharbotError
 from charbot.model import checkpoint
-from charbot.model.lstm import lstm_sequence
+from charbot.model.lstm import cell, lstm_sequence
 
 States = tuple  # ((h, c), ...) per layer
 
@@ -45,9 +45,10 @@ class CharModel(keras.Model):
         self.config = config
         self.precision = precision
         self.layerwise = not tf.config.list_physical_devices("GPU") if layerwise is None else layerwise
-        if config.weight_drop > 0 and not self.layerwise:
-            raise CharbotError("--weight-drop needs the layer-wise LSTM, which trains on CPUs; on a GPU the Keras "
-                               "layer (cuDNN) has no hook for it: train without --weight-drop there")
+        for flag, used in (("--weight-drop", config.weight_drop > 0), ("--layer-norm", config.layer_norm)):
+            if used and not self.layerwise:
+                raise CharbotError(f"{flag} needs the layer-wise LSTM, which trains on CPUs; on a GPU the Keras "
+                                   f"layer (cuDNN) has no hook for it: train without {flag} there")
         policy = POLICIES[precision]
         self.embedding = keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding",
                                                 dtype=policy)
@@ -57,6 +58,8 @@ class CharModel(keras.Model):
             )
             for i in range(config.num_layers)
         ]
+        self.norms = [CellNorm(config.rnn_units, name=f"lstm_norm_{i}") for i in range(config.num_layers)
+                      ] if config.layer_norm else []
         self.head = keras.layers.Dense(config.vocab_size, name="logits", dtype="float32")
         # Built here, not on first call: the layer-wise path reads the LSTM variables without calling
         # the layers.
@@ -65,6 +68,9 @@ class CharModel(keras.Model):
             with keras.name_scope(lstm.name):  # the scope a first call would give: stable weight names
                 lstm.build((None, None, width))
             width = config.rnn_units
+        for norm in self.norms:
+            with keras.name_scope(norm.name):
+                norm.build(None)
         with keras.name_scope(self.head.name):
             self.head.build((None, width))
 
@@ -90,17 +96,21 @@ class CharModel(keras.Model):
         x = self._dropout(x, training, dropout_seed, _INPUT, rows, self.config.input_dropout)
         new_states = []
         for i, lstm in enumerate(self.lstms):
-            x, h, c = self._layer(lstm, x, *states[i], self._dropped(lstm, i, training, dropout_seed))
+            x, h, c = self._layer(i, x, *states[i], self._dropped(lstm, i, training, dropout_seed))
             new_states.append((h, c))
             x = self._dropout(x, training, dropout_seed, i, rows, self.config.dropout)
         return tf.transpose(self.head(x), [1, 0, 2]), tuple(new_states)
 
-    def _layer(self, lstm, x, h, c, recurrent_kernel):
+    def norm(self, index):
+        """Layer `index`'s layer-normalisation weights as `lstm.cell` takes them, or None."""
+        return self.norms[index].values() if self.norms else None
+
+    def _layer(self, index, x, h, c, recurrent_kernel):
         """One LSTM layer over time-major x: (outputs [time, batch, units], h, c), float32."""
+        lstm = self.lstms[index]
         if self.layerwise:
-            cell = lstm.cell
-            return lstm_sequence(tf.cast(x, tf.float32), h, c, cell.kernel, recurrent_kernel, cell.bias,
-                                 tf.as_dtype(lstm.compute_dtype))
+            return lstm_sequence(tf.cast(x, tf.float32), h, c, lstm.cell.kernel, recurrent_kernel, lstm.cell.bias,
+                                 tf.as_dtype(lstm.compute_dtype), self.norm(index))
         out, h, c = lstm(tf.transpose(x, [1, 0, 2]), initial_state=[h, c], training=False)
         cast = lambda t: tf.cast(t, tf.float32)  # noqa: E731
         return cast(tf.transpose(out, [1, 0, 2])), cast(h), cast(c)
@@ -116,8 +126,10 @@ class CharModel(keras.Model):
         x = self.embedding(ids)
         new_states = []
         for i, lstm in enumerate(self.lstms):
-            x, (h, c) = lstm.cell(x, list(states[i]), training=False)
-            new_states.append((h, c))
+            weights, (h, c) = lstm.cell, states[i]
+            x, c = cell(tf.matmul(x, weights.kernel) + tf.matmul(h, weights.recurrent_kernel) + weights.bias, c,
+                        self.norm(i))
+            new_states.append((x, c))
         return self.head(x), tuple(new_states)
 
     def _dropout(self, x, training, seed, layer_index, rows, rate):
@@ -144,6 +156,28 @@ class CharModel(keras.Model):
         shape = tf.concat([[1], tf.shape(kernel)], 0)
         noise = hashed_uniform(shape, [seed[0], seed[1] * 131 + _WEIGHTS + layer_index])[0]
         return tf.where(noise >= rate, kernel / (1.0 - rate), tf.zeros_like(kernel))
+
+
+class CellNorm(keras.layers.Layer):
+    """The gains and shifts of one LSTM layer's layer normalisation (`--layer-norm`): per gate over the
+    units, and on the cell state. Holds weights only; `charbot.model.lstm` does the arithmetic."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        units = self.units
+        forget_one = lambda shape, dtype=None: np.concatenate(  # noqa: E731  (Keras' unit forget bias)
+            [np.zeros(units), np.ones(units), np.zeros(2 * units)]).astype(np.float32)
+        self.gates_gamma = self.add_weight(shape=(4 * units,), initializer="ones", name="gates_gamma")
+        self.gates_beta = self.add_weight(shape=(4 * units,), initializer=forget_one, name="gates_beta")
+        self.cell_gamma = self.add_weight(shape=(units,), initializer="ones", name="cell_gamma")
+        self.cell_beta = self.add_weight(shape=(units,), initializer="zeros", name="cell_beta")
+
+    def values(self):
+        """(gates gain, gates shift, cell gain, cell shift): the `norm` of `charbot.model.lstm`."""
+        return self.gates_gamma, self.gates_beta, self.cell_gamma, self.cell_beta
 
 
 _INPUT, _WEIGHTS = 64, 96  # mask streams of the embedding dropout and of weight drop (layers use 0, 1, ...)

@@ -28,7 +28,8 @@ def run_train(args, sample=None) -> int:
     placement = place(args.strategy, args.cpu_devices)  # before any TensorFlow op: multi-worker needs it
     model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
                                num_layers=args.num_layers, dropout=args.dropout, input_dropout=args.input_dropout,
-                               locked_dropout=args.locked_dropout, weight_drop=args.weight_drop)
+                               locked_dropout=args.locked_dropout, weight_drop=args.weight_drop,
+                               layer_norm=args.layer_norm)
     train_config = TrainConfig(corpus=args.corpus, batch_size=args.batch_size, seq_len=args.seq_len,
                                epochs=args.epochs, learning_rate=args.learning_rate, patience=args.patience,
                                val_fraction=args.val_fraction, val_chars=args.val_chars, seed=args.seed,

@@ -193,10 +193,15 @@ def xla_pays(strategy: str, flags: set[str], gpu: bool, rnn_units: int) -> bool:
 
 
 def _optimizer(keras, config: TrainConfig, schedule):
-    """Adam, or AdamW when --weight-decay is set (decoupled decay), keeping an EMA of the weights with --ema."""
+    """Adam, or AdamW when --weight-decay is set (decoupled decay), keeping an EMA of the weights with --ema.
+
+    Decay spares layer normalisation's gains and shifts (`gates_gamma`, `cell_beta`, ...): pulling a
+    gain towards 0 would scale the normalised gates down, not regularise them."""
     ema = {"use_ema": True, "ema_momentum": config.ema} if config.ema > 0 else {}
     if config.weight_decay > 0:
-        return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, **ema)
+        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, **ema)
+        optimizer.exclude_from_weight_decay(var_names=["_gamma", "_beta"])
+        return optimizer
     return keras.optimizers.Adam(learning_rate=schedule, **ema)
 
 
