@@ -56,23 +56,27 @@ EPSILON = 1e-5  # layer normalisation's variance floor
 
 
 def normalise(z, gamma, beta, groups):
-    """Layer normalisation of z [..., groups * n] within each of `groups` equal parts, then gain and shift.
+    """Layer normalisation of z [batch, groups * n] within each of `groups` equal parts, then gain and shift.
 
-    Returns (gamma * zhat + beta, zhat, rstd [..., groups, 1]) where zhat = (z - mean) * rstd."""
-    shape = tf.shape(z)
-    parts = tf.reshape(z, tf.concat([shape[:-1], [groups, -1]], 0))
+    Returns (gamma * zhat + beta, zhat, rstd [batch, groups, 1] or [batch, 1]) where zhat = (z - mean) * rstd.
+    Shapes are static (no shape ops inside the time loop)."""
+    width = gamma.shape[-1]
+    parts = tf.reshape(z, [-1, groups, width // groups]) if groups > 1 else z
     centred = parts - tf.reduce_mean(parts, -1, keepdims=True)
     rstd = tf.math.rsqrt(tf.reduce_mean(centred * centred, -1, keepdims=True) + EPSILON)
-    zhat = tf.reshape(centred * rstd, shape)
+    zhat = centred * rstd
+    if groups > 1:
+        zhat = tf.reshape(zhat, [-1, width])
     return zhat * gamma + beta, zhat, rstd
 
 
 def _normalise_grad(d_zhat, zhat, rstd, groups):
     """The gradient of z from the gradient of zhat (gain applied already), through `normalise`."""
-    shape = tf.shape(zhat)
-    d, x = (tf.reshape(t, tf.concat([shape[:-1], [groups, -1]], 0)) for t in (d_zhat, zhat))
+    width = zhat.shape[-1]
+    d, x = (tf.reshape(t, [-1, groups, width // groups]) if groups > 1 else t for t in (d_zhat, zhat))
     mean = lambda t: tf.reduce_mean(t, -1, keepdims=True)  # noqa: E731
-    return tf.reshape(rstd * (d - mean(d) - x * mean(d * x)), shape)
+    d_z = rstd * (d - mean(d) - x * mean(d * x))
+    return tf.reshape(d_z, [-1, width]) if groups > 1 else d_z
 
 
 def cell(z, c, norm=None):
