@@ -5,9 +5,11 @@ All train the same architecture at the same batch and window length, in one run:
 - fit: a stateless Keras 3 model (Embedding -> LSTM x N -> Dense) fed random windows by `fit`;
 - with --peer: ../shared/peers/run-torch-peer, the same model in PyTorch (float32 and bfloat16
   autocast), run as a separate process after charbot's figures (skipped with a message if absent).
+- with --layer-norm: charbot at `--precision auto` with layer normalisation in the cell, and its
+  ratio to the plain cell.
 
 Prints characters per second for each and the ratios.
-Run: .venv/bin/python bench/train_speed.py [--peer]
+Run: .venv/bin/python bench/train_speed.py [--peer] [--layer-norm]
 """
 
 from __future__ import annotations
@@ -98,11 +100,11 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20, help="timed training steps for each method")
     parser.add_argument("--peer", action="store_true", help="also run ../shared/peers/run-torch-peer")
+    parser.add_argument("--layer-norm", action="store_true", help="also time --layer-norm at --precision auto")
     args = parser.parse_args()
 
     from charbot.config import ModelConfig
     from charbot.corpus import load_corpus
-    from charbot.system.hardware import machine
     from charbot.training.precision import choose_here
     from charbot.model.vocab import Vocabulary
 
@@ -115,8 +117,19 @@ def main() -> None:
     print(f"model: {args.num_layers} x LSTM({args.rnn_units}), vocabulary {len(vocab)}, batch {args.batch_size} x "
           f"{args.seq_len}, {args.steps} timed steps each")
     print(f"--precision auto chose {auto}: {why}", flush=True)
+    rows = _rows(model_config, ids, args, auto)
+    print()
+    print(f"{'method':44s} {'chars/s':>10s}")
+    for name, value in rows:
+        print(f"{name:44s} {value:10,.0f}")
+    _ratios(dict(rows), rows[0][1], rows[1][1])
 
-    from charbot.system.hardware import cpu_flags
+
+def _rows(model_config, ids, args, auto) -> list[tuple[str, float]]:
+    """(method, chars/s) for every method timed; charbot float32 and auto first."""
+    import dataclasses
+
+    from charbot.system.hardware import cpu_flags, machine
     from charbot.training.steps import xla_pays
 
     xla = xla_pays("one", cpu_flags(), bool(machine()["gpus"]), args.rnn_units)
@@ -126,20 +139,22 @@ def main() -> None:
     other = "plain graph" if xla else "XLA-compiled"
     rows.append((f"charbot, float32, step {other} (not chosen)", charbot_speed(model_config, ids, args, "float32",
                                                                            xla=not xla)))
+    if args.layer_norm:
+        normalised = dataclasses.replace(model_config, layer_norm=True)
+        rows.append((f"charbot, {auto}, --layer-norm", charbot_speed(normalised, ids, args, auto)))
     rows.append(("Keras model.fit, float32 (random windows)", fit_speed(model_config, ids, args)))
     peer = peer_speeds(model_config, args) if args.peer else {}
     names = {"torch_train_float32_chars_per_s": "PyTorch, float32",
              "torch_train_bfloat16_autocast_chars_per_s": "PyTorch, bfloat16 autocast"}
-    rows += [(names[key], value) for key, value in peer.items() if key in names]
+    return rows + [(names[key], value) for key, value in peer.items() if key in names]
 
-    print()
-    print(f"{'method':44s} {'chars/s':>10s}")
-    for name, value in rows:
-        print(f"{name:44s} {value:10,.0f}")
-    speeds = dict(rows)
-    ours32, ours_auto = rows[0][1], rows[1][1]
+
+def _ratios(speeds: dict[str, float], ours32: float, ours_auto: float) -> None:
     print()
     print(f"charbot float32 / fit:            {ours32 / speeds['Keras model.fit, float32 (random windows)']:.2f}x")
+    normalised = [value for name, value in speeds.items() if name.endswith("--layer-norm")]
+    if normalised:
+        print(f"charbot --layer-norm / plain:     {normalised[0] / ours_auto:.2f}x (the same precision)")
     if "PyTorch, float32" in speeds:
         torch32 = speeds["PyTorch, float32"]
         print(f"charbot float32 / PyTorch float32: {ours32 / torch32:.2f}x (target >= 1.0)")

@@ -28,8 +28,8 @@ import tensorflow as tf  # noqa: E402
 from charbot.config import SampleConfig
 from charbot.generate.sampling import next_ids, settings_tensors
 from charbot.generate.state import PRIME_TAIL, GenState, Token
-from charbot.model.vocab import Vocabulary
 from charbot.model.lstm import cell
+from charbot.model.vocab import Vocabulary
 
 CHUNK = 64  # characters per compiled call: amortises the call (+17% over 16), ~10 ms of streaming
 PRIME_BUCKETS = (16, 64, 256, 1024, 4096)  # seed lengths that get their own compiled prime

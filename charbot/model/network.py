@@ -8,6 +8,8 @@ to window and the engine can carry it from turn to turn. State layout, one pair 
 Training runs each LSTM layer over the whole window in one of two ways: on CPUs with
 `charbot.model.lstm.lstm_sequence` (batched projections and a hand-written gradient), on GPUs with the Keras
 layer (which picks cuDNN). Both use the same variables, so a checkpoint does not know which ran.
+With `layer_norm` each LSTM layer also has a `CellNorm` (weights `lstm_norm_<i>/...`) and only the
+layer-wise path runs; generation's one-character step is `charbot.model.lstm.cell` either way.
 Mixed precision is a Keras dtype policy on the embedding and LSTM layers; the output layer stays
 float32 so logits and the loss are float32.
 
