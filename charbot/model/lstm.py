@@ -115,10 +115,7 @@ def lstm_sequence(x, h, c, kernel, recurrent_kernel, bias, compute_dtype=tf.floa
             h_prev = tf.concat([h0[None], hs[:-1]], 0)  # [time, batch, units]: h entering each step
             c_prev = tf.concat([c0[None], cs[:-1]], 0)
             d_z, d_h0, d_c0 = _backward(d_hs, d_h, d_c, gates, cs, c_prev, tf.transpose(r), compute_dtype, steps)
-            d_kernel = _window_matmul(x, d_z, compute_dtype, transpose_a=True)
-            d_recurrent = _window_matmul(h_prev, d_z, compute_dtype, transpose_a=True)
-            d_bias = tf.reduce_sum(d_z, axis=[0, 1])
-            d_x = _window_matmul(d_z, k, compute_dtype, transpose_b=True)
+            d_x, d_kernel, d_recurrent, d_bias = _window_grads(x, h_prev, d_z, k, compute_dtype)
             return d_x, d_h0, d_c0, d_kernel, d_recurrent, d_bias
 
         return (hs, hs[-1], cs[-1]), grad
@@ -128,6 +125,14 @@ def lstm_sequence(x, h, c, kernel, recurrent_kernel, bias, compute_dtype=tf.floa
     if norm is not None:
         return _normalised_sequence(x, h, c, weights, [tf.convert_to_tensor(w) for w in norm], compute_dtype)
     return run(x, h, c, *weights)
+
+
+def _window_grads(x, h_prev, d_z, kernel, compute_dtype):
+    """After the loop back through time: the gradients of x, the kernel, the recurrent kernel and the
+    bias from the pre-activation gradients d_z [time, batch, 4 units], each one product over the window."""
+    return (_window_matmul(d_z, kernel, compute_dtype, transpose_b=True),
+            _window_matmul(x, d_z, compute_dtype, transpose_a=True),
+            _window_matmul(h_prev, d_z, compute_dtype, transpose_a=True), tf.reduce_sum(d_z, axis=[0, 1]))
 
 
 def _forward(projected, h, c, recurrent, compute_dtype, steps):
@@ -183,9 +188,8 @@ def _normalised_sequence(x, h, c, weights, norm, compute_dtype):
             gates_hat, cells_hat = saved[1], saved[3]
             d_norm = (tf.reduce_sum(d_y * gates_hat, [0, 1]), tf.reduce_sum(d_y, [0, 1]),
                       tf.reduce_sum(d_n * cells_hat, [0, 1]), tf.reduce_sum(d_n, [0, 1]))
-            return (_window_matmul(d_z, k, compute_dtype, transpose_b=True), d_h0, d_c0,
-                    _window_matmul(x, d_z, compute_dtype, transpose_a=True),
-                    _window_matmul(h_prev, d_z, compute_dtype, transpose_a=True), tf.reduce_sum(d_z, [0, 1]), *d_norm)
+            d_x, d_kernel, d_recurrent, d_bias = _window_grads(x, h_prev, d_z, k, compute_dtype)
+            return d_x, d_h0, d_c0, d_kernel, d_recurrent, d_bias, *d_norm
 
         return (hs, hs[-1], cs[-1]), grad
 
