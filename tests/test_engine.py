@@ -30,16 +30,21 @@ def weights_of(model):
 
 
 def close_states(a, b):
+    """Generation steps (one fused product per layer) and priming (the projection of every position at
+    once) add in different orders. Measured over 60 broken-off streams (seeds 5 to 14, the cut points
+    below): |a - b| / (1 + |b|) <= 2.2e-5, against >= 7.9e-3 when the last character primed is wrong."""
     for (h1, c1), (h2, c2) in zip(a.layers, b.layers):
-        np.testing.assert_allclose(np.asarray(h1), np.asarray(h2), rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(np.asarray(c1), np.asarray(c2), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(h1), np.asarray(h2), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(np.asarray(c1), np.asarray(c2), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.asarray(a.logits), np.asarray(b.logits), rtol=1e-4, atol=1e-4)
 
 
-def test_compiled_step_matches_numpy_lstm(engine):
+@pytest.mark.parametrize("fused", [False, True], ids=["two products", "fused kernels"])
+def test_compiled_step_matches_numpy_lstm(engine, fused):
     reference = NumpyLSTM(weights_of(engine.model), num_layers=2)
     states, ref_states = engine.model.zero_state(2), reference.zero_state(2)
-    step = tf.function(engine.model.step)
+    kernels = engine.model.fused_kernels() if fused else None
+    step = tf.function(lambda ids, states: engine.model.step(ids, states, kernels), jit_compile=fused)
     for ids in ([1, 2], [3, 0], [7, 7], [4, 9]):
         logits, states = step(tf.constant(ids, tf.int32), states)
         ref_logits, ref_states = reference.step(np.array(ids), ref_states)

@@ -7,7 +7,8 @@ Speed: characters are produced by a compiled function that samples and steps `CH
 call, with the state and the settings as tensor inputs (changing the temperature never retraces).
 A stream yields those characters one by one and, when its consumer stops early, re-primes from the
 chunk's start with exactly the characters that were yielded, so the state always matches the text
-the user saw.
+the user saw. Each layer's step is one product of [x, h] with the kernels stacked once when the engine
+is built (`CharModel.fused_kernels`): 1.1 to 1.3x two products at batch 1 (2 x 640, Zen 5).
 
 Priming runs layer by layer: one matrix product gives every position's input projection, then an
 XLA-compiled scan does only the recurrent half (about 4x faster than the Keras layer for a 1,000
@@ -42,7 +43,8 @@ class Engine:
     def __init__(self, model, vocab: Vocabulary):
         self.model = model
         self.vocab = vocab
-        step = model.step
+        fused = model.fused_kernels()  # the weights are read once, here
+        step = lambda ids, states: model.step(ids, states, fused)  # noqa: E731
 
         @tf.function(jit_compile=True)
         def prime_ids(states, ids, mask):  # ids [batch, time], mask [time]: 0 on left padding
