@@ -43,10 +43,10 @@ def main() -> None:
     parser.add_argument("--widths", default="512,768,1024", help="LSTM widths (2 layers) for the width rows; '' skips")
     args = parser.parse_args()
 
-    from charbot.generate.engine import Engine
+    from charbot.generate.engine import TFEngine
 
     model, vocab, description = model_under_test()
-    engine = Engine(model, vocab)
+    engine = TFEngine(model, vocab)
     print(header())
     print(f"model: {description}")
     lite = {quantize: litert_engine(model, vocab, quantize) for quantize in ("float32", "int8")}
@@ -193,7 +193,7 @@ def width_rows(widths, vocab, chars: int, runs: int) -> None:
     import keras
 
     from charbot.config import ModelConfig
-    from charbot.generate.engine import Engine
+    from charbot.generate.engine import TFEngine
     from charbot.model.network import build_model
 
     print()
@@ -205,7 +205,7 @@ def width_rows(widths, vocab, chars: int, runs: int) -> None:
         model = build_model(config)
         megabytes = sum(w.numpy().nbytes for w in model.weights) / 1e6
         speeds = []
-        for engine in (litert_engine(model, vocab, "int8"), Engine(model, vocab)):
+        for engine in (litert_engine(model, vocab, "int8"), TFEngine(model, vocab)):
             streaming(engine)(1, 5)  # compile outside the timing
             speeds.append(chars / best_of(runs, lambda: streaming(engine)(1, chars)))
         print(f"{'2x' + str(width):26s} {megabytes:10.1f} {speeds[0]:20,.0f} {speeds[1]:18,.0f} "

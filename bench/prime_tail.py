@@ -30,10 +30,10 @@ def main() -> None:
 
     from charbot.corpus import load_corpus
     from charbot.corpus.streams import split
-    from charbot.generate.engine import Engine
+    from charbot.generate.engine import TFEngine
 
     model, vocab, description = model_under_test()
-    engine = Engine(model, vocab)
+    engine = TFEngine(model, vocab)
     print(f"{header()}\nmodel: {description}")
     ids = np.asarray(vocab.ids_from_text(load_corpus("shakespeare").text), np.int32)
     _, val = split(ids, 0.1)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from charbot.version import __version__
-from charbot.config import ModelConfig, SampleConfig, TrainConfig
+from charbot.config import ModelConfig, SampleConfig, TrainConfig, flagged
 from charbot.training.distribute import STRATEGIES
 from charbot.errors import CharbotError
 from charbot.training.precision import PRECISIONS
@@ -92,8 +92,9 @@ def _add_sampling(parser, stop_default=None):
         if setting.field == "stop" and stop_default is None:
             continue
         default = stop_default if setting.field == "stop" else getattr(sample, setting.field)
+        bare = {} if setting.bare is None else {"nargs": "?", "const": setting.parse(setting.bare)}
         parser.add_argument(setting.flag, dest=setting.field, type=_typed(setting.parse), default=default, action=_Given,
-                            help=f"{setting.description} (default {setting.show(default)})")
+                            help=f"{setting.description} (default {setting.show(default)})", **bare)
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="checkpoint folder, run folder (its best/) or shipped model name "
                              "(default: the shipped Shakespeare model)")
@@ -136,47 +137,28 @@ def _add_generate(sub) -> None:
     generate.set_defaults(run=_run_generate)
 
 
+_KINDS = {"positive": {"type": _positive_int}, "count": {"type": _count}, "fraction": {"type": _fraction},
+          "number": {"type": _positive_float}, "count_number": {"type": _count_float}, "whole": {"type": int},
+          "switch": {"action": "store_true"}, "precision": {"choices": PRECISIONS}}
+
+
 def _add_train(sub) -> None:
-    """`charbot train`: every option feeds ModelConfig or TrainConfig."""
-    model, train = ModelConfig(), TrainConfig()
+    """`charbot train`: the corpus and the run folder, then a flag for every field of ModelConfig and
+    TrainConfig that `config.flag` marks."""
     trainer = sub.add_parser("train", help="train a model on a corpus",
                              description="Train a character LSTM; keeps OUT/best and a resumable OUT/latest.")
-    trainer.add_argument("--corpus", nargs="+", default=[train.corpus],
-                         help="'shakespeare', a UTF-8 text file, a folder (its .txt files), a pattern such as "
-                              "'texts/*.txt', or several of these; validation is the last 10%% of them all")
+    trainer.add_argument("--corpus", nargs="+", default=[TrainConfig.corpus],
+                         help="'shakespeare', 'tang', a UTF-8 text file, a folder (its .txt files), a pattern such "
+                              "as 'texts/*.txt', or several of these; validation is the last 10%% of them all")
     trainer.add_argument("--out", type=Path, default=None, help="run folder (default runs/<corpus name>)")
     trainer.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
-    trainer.add_argument("--epochs", type=_positive_int, default=train.epochs)
-    trainer.add_argument("--batch-size", type=_positive_int, default=train.batch_size)
-    trainer.add_argument("--seq-len", type=_positive_int, default=train.seq_len)
-    trainer.add_argument("--learning-rate", type=_positive_float, default=train.learning_rate)
-    trainer.add_argument("--patience", type=_positive_int, default=train.patience,
-                         help="epochs without validation improvement before stopping early")
-    trainer.add_argument("--val-fraction", type=_fraction, default=train.val_fraction)
-    trainer.add_argument("--val-chars", type=_count, default=train.val_chars, metavar="N",
-                         help="score about N characters of the validation split each epoch, as streams spread "
-                              f"through it; 0 scores all of it (default {train.val_chars:,})")
-    trainer.add_argument("--budget", type=_positive_float, default=None, help="stop training after this many seconds")
-    trainer.add_argument("--max-steps", type=_positive_int, default=None,
-                         help="stop after this many training windows in all, then validate")
-    trainer.add_argument("--seed", type=int, default=train.seed)
-    trainer.add_argument("--rnn-units", type=_positive_int, default=model.rnn_units)
-    trainer.add_argument("--num-layers", type=_positive_int, default=model.num_layers)
-    trainer.add_argument("--embedding-dim", type=_positive_int, default=model.embedding_dim)
-    trainer.add_argument("--dropout", type=_fraction, default=model.dropout,
-                         help="dropout on each LSTM layer's output, between layers and before the head")
-    trainer.add_argument("--input-dropout", type=_fraction, default=0.0, help="dropout on the embedding output")
-    trainer.add_argument("--locked-dropout", action="store_true",
-                         help="one dropout mask per window for every time step (variational), not one per step")
-    trainer.add_argument("--weight-drop", type=_fraction, default=0.0,
-                         help="DropConnect on the recurrent weights, one mask per window (AWD-LSTM; CPUs only)")
-    trainer.add_argument("--layer-norm", action="store_true", help="layer normalisation inside the LSTM cell (CPUs only)")
-    trainer.add_argument("--weight-decay", type=_count_float, default=0.0, help="decoupled weight decay (AdamW)")
-    trainer.add_argument("--ema", type=_fraction, default=0.0, metavar="MOMENTUM",
-                         help="validate and save a moving average of the weights, e.g. 0.999 (default off)")
-    trainer.add_argument("--precision", choices=PRECISIONS, default=train.precision,
-                         help="number format of the matrix products: auto picks bfloat16 on CPUs that compute it "
-                              "natively, float16 on CUDA GPUs with tensor cores, float32 otherwise (default auto)")
+    for config in (TrainConfig, ModelConfig):
+        for field in flagged(config):
+            name = field.metadata["name"] or "--" + field.name.replace("_", "-")
+            helped = field.metadata["kind"] == "switch" or "default" in field.metadata["help"]
+            shown = "" if helped else f" (default {field.default})"
+            trainer.add_argument(name, dest=field.name, default=field.default,
+                                 help=field.metadata["help"].replace("%", "%%") + shown, **_KINDS[field.metadata["kind"]])
     trainer.add_argument("--strategy", choices=STRATEGIES, default="auto",
                          help="one device, mirrored (all local GPUs, or --cpu-devices), multi-worker (TF_CONFIG); "
                               "auto is mirrored with more than one GPU (default auto)")
@@ -194,6 +176,12 @@ def _add_corpus(sub) -> None:
     show = corpus_sub.add_parser("show", help="print an excerpt of a corpus")
     show.add_argument("name", help="'shakespeare' or a path")
     show.add_argument("--chars", type=_positive_int, default=1000)
+    build = corpus_sub.add_parser("build", help="build a corpus from files you have (tang: 全唐诗)",
+                                  description="Build the corpus 'tang' from chinese-poetry's quantangshi folder or "
+                                              "the npm tarball chinese-poetry-2.0.1.tgz, into your data folder.")
+    build.add_argument("name", choices=("tang",))
+    build.add_argument("--from", dest="source", type=Path, required=True, metavar="PATH",
+                       help="the folder of poet.tang.*.json files, or chinese-poetry-2.0.1.tgz")
     corpus.set_defaults(run=_run_corpus)
 
 

@@ -24,40 +24,59 @@ class _Saved:
         return cls(**{key: value for key, value in data.items() if key in names})
 
 
+def flag(default, kind: str, help: str, name: str = ""):
+    """A setting that `charbot train` takes as a flag (`--rnn-units`, or `name`): `kind` names its rule
+    (cli.py: positive, count, fraction, number, count_number, whole, switch, precision) and `help` is its
+    --help text. The flags are made from these fields; nothing else lists them."""
+    return field(default=default, metadata={"kind": kind, "help": help, "name": name})
+
+
+def flagged(config) -> list[dataclasses.Field]:
+    """The fields of a config class that are flags of `charbot train`."""
+    return [f for f in dataclasses.fields(config) if "kind" in f.metadata]
+
+
 @dataclass(frozen=True)
 class ModelConfig(_Saved):
     vocab_size: int = 0  # filled from the corpus' vocabulary before building
-    embedding_dim: int = 64  # characters are few; a small embedding is plenty
-    rnn_units: int = 512  # width of each LSTM layer
-    num_layers: int = 2  # stacked LSTM layers
-    dropout: float = 0.1  # on each LSTM layer's output (between layers, and before the head), training only
-    input_dropout: float = 0.0  # on the embedding output, training only
-    locked_dropout: bool = False  # one dropout mask per window for every time step (variational), not one per step
-    weight_drop: float = 0.0  # DropConnect on each layer's recurrent kernel, one mask per window (AWD-LSTM)
-    layer_norm: bool = False  # layer normalisation of each gate and of the cell inside the LSTM cell (LN-LSTM)
+    embedding_dim: int = flag(64, "positive", "width of the character embedding")
+    rnn_units: int = flag(512, "positive", "width of each LSTM layer")
+    num_layers: int = flag(2, "positive", "stacked LSTM layers")
+    dropout: float = flag(0.1, "fraction", "dropout on each LSTM layer's output, between layers and before the head")
+    input_dropout: float = flag(0.0, "fraction", "dropout on the embedding output")
+    locked_dropout: bool = flag(False, "switch", "one dropout mask per window for every time step (variational), "
+                                "not one per step")
+    weight_drop: float = flag(0.0, "fraction", "DropConnect on the recurrent weights, one mask per window "
+                              "(AWD-LSTM; CPUs only)")
+    layer_norm: bool = flag(False, "switch", "layer normalisation inside the LSTM cell (CPUs only)")
 
 
 @dataclass(frozen=True)
 class TrainConfig(_Saved):
-    corpus: str = "shakespeare"  # catalogue name or a path to a UTF-8 text file
-    batch_size: int = 64  # parallel streams laid through the training split
-    seq_len: int = 128  # characters per truncated back-propagation window
-    epochs: int = 20  # upper bound; early stopping usually ends sooner
-    learning_rate: float = 2e-3  # peak Adam learning rate
+    corpus: str = "shakespeare"  # catalogue name, a path, or several joined by os.pathsep (cli: --corpus)
+    batch_size: int = flag(64, "positive", "parallel streams laid through the training split")
+    seq_len: int = flag(128, "positive", "characters per truncated back-propagation window")
+    epochs: int = flag(20, "positive", "upper bound; early stopping usually ends sooner")
+    learning_rate: float = flag(2e-3, "number", "peak Adam learning rate")
     min_learning_rate_ratio: float = 0.1  # cosine decay ends at peak * this ratio
     warmup_steps: int = 100  # linear warm-up from zero, steadies early Adam steps
     clip_norm: float = 1.0  # global gradient-norm clip
-    val_fraction: float = 0.1  # held-out tail, as nanoGPT does on tiny-shakespeare
-    val_chars: int = 1_000_000  # characters of the tail scored each epoch, in streams spread through it (0 = all)
-    patience: int = 3  # epochs without validation improvement before stopping
-    seed: int = 1234  # weights, dropout and everything random in a run
-    budget_seconds: float = 0.0  # stop training after this much wall time (0 = no limit)
-    max_steps: int = 0  # stop training after this many windows in all, then validate (0 = no limit)
+    val_fraction: float = flag(0.1, "fraction", "held-out tail of the corpus, as nanoGPT does on tiny-shakespeare")
+    val_chars: int = flag(1_000_000, "count", "score about N characters of the validation split each epoch, as "
+                          "streams spread through it; 0 scores all of it")
+    patience: int = flag(3, "positive", "epochs without validation improvement before stopping early")
+    seed: int = flag(1234, "whole", "weights, dropout and everything random in a run")
+    budget_seconds: float = flag(0.0, "number", "stop training after this many seconds (default: no limit)",
+                                 name="--budget")
+    max_steps: int = flag(0, "positive", "stop after this many training windows in all, then validate "
+                          "(default: no limit)")
     schedule_steps: int = 0  # steps the learning-rate schedule spans (0 = epochs x windows per epoch)
     sample_chars: int = 200  # length of the sample shown after each epoch
-    precision: str = "auto"  # auto | float32 | bfloat16 | float16; a run records what auto chose
-    weight_decay: float = 0.0  # decoupled weight decay (AdamW) when above 0, else Adam
-    ema: float = 0.0  # momentum of an exponential moving average of the weights, used to validate and save (0 = off)
+    precision: str = flag("auto", "precision", "number format of the matrix products: auto picks bfloat16 on CPUs "
+                          "that compute it natively, float16 on CUDA GPUs with tensor cores, float32 otherwise")
+    weight_decay: float = flag(0.0, "count_number", "decoupled weight decay (AdamW) when above 0, else Adam")
+    ema: float = flag(0.0, "fraction", "validate and save a moving average of the weights with this momentum, "
+                      "e.g. 0.999 (default off)")
 
 
 @dataclass(frozen=True)
@@ -69,6 +88,9 @@ class SampleConfig:
     min_p: float = 0.0  # keep characters at least this fraction as likely as the most likely (0 = off)
     stop: tuple[str, ...] = field(default=("\n\n",))  # a reply ends after any of these
     seed: int | None = None  # None draws a fresh seed, which is then reported
+    form: str = "off"  # a poem form (五绝, 七绝, 五律, 七律) enforced at every character, or off
+    acrostic: str = ""  # 藏头: each line of the poem starts with the next character of this phrase
+    rhyme: bool = False  # the last characters of every second line share a rhyme group
 
     def replace(self, **changes) -> "SampleConfig":
         return dataclasses.replace(self, **changes)

@@ -14,13 +14,20 @@ def run_corpus(args) -> int:
     from rich.table import Table
 
     from charbot.corpus import catalogue, load_corpus
+    from charbot.errors import CharbotError
 
     console = Console()
+    if args.corpus_command == "build":
+        return _build_corpus(args, console)
     if args.corpus_command == "list":
         columns = ("name", "characters", "distinct", "sha256", "licence", "source")
         rows = []
         for name in catalogue():
-            corpus = load_corpus(name)
+            try:
+                corpus = load_corpus(name)
+            except CharbotError as error:  # a corpus built from the user's files, not built yet
+                rows.append((name, 0, 0, "not built", "", str(error)))
+                continue
             rows.append((name, len(corpus.text), len(set(corpus.text)), corpus.sha256, corpus.licence, corpus.source))
         if args.json:
             print(json.dumps([dict(zip(columns, row)) for row in rows], ensure_ascii=False, indent=1))
@@ -41,6 +48,16 @@ def run_corpus(args) -> int:
     sys.stdout.write(corpus.text[: args.chars])
     if not corpus.text[: args.chars].endswith("\n"):
         sys.stdout.write("\n")
+    return 0
+
+
+def _build_corpus(args, console) -> int:
+    from charbot.corpus import tang
+
+    with console.status(f"building {args.name} from {args.source} ..."):
+        record = tang.build(args.source)
+    console.print(f"wrote {tang.text_path()}: {record['poems']:,} poems, {record['characters']:,} characters, "
+                  f"{record['distinct_characters']:,} distinct, sha256 {record['sha256'][:16]}", highlight=False)
     return 0
 
 

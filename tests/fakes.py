@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from charbot.generate.base import Engine
 from charbot.generate.state import Token
 from charbot.model.vocab import Vocabulary
 
@@ -45,24 +46,28 @@ class FakeStream:
         self.stopped_by = "length"
 
 
-class FakeEngine:
+class FakeEngine(Engine):
+    runtime = "fake"
+
     def __init__(self, reply_pattern="[la] la {seed}\n\n", interrupt_after=None):
         self.vocab = VOCAB
         self.reply_pattern = reply_pattern
         self.interrupt_after = interrupt_after
         self.streams = []
 
-    def fresh_state(self):
-        return FakeState("\n\n")
+    def initial_state(self, batch_size=1):
+        return FakeState("")
 
-    def prime(self, state, text):
-        encoded = self.vocab.encode(text)
-        return FakeState(state.text + self.vocab.text_from_ids(encoded.ids)), encoded.skipped
+    def prime_ids(self, state, ids):
+        return FakeState(state.text + self.vocab.text_from_ids(ids))
 
-    def stream(self, state, settings, seed):
+    def stream(self, state, settings, seed, constraint=None):
         stream = FakeStream(self, state, settings, seed)
         self.streams.append(stream)
         return stream
+
+    def score(self, text):
+        raise NotImplementedError("the fake engine scores nothing")
 
     def top_next(self, state, k=10):
         return [("a", 0.6), ("b", 0.3), ("\n", 0.1)][:k]

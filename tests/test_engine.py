@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from charbot.config import ModelConfig, SampleConfig
-from charbot.generate.engine import Engine
+from charbot.generate.engine import TFEngine
 from charbot.model.network import build_model
 from charbot.model.reference import NumpyLSTM
 from charbot.model.vocab import Vocabulary
@@ -20,7 +20,7 @@ def engine():
     # Larger random weights than the initialiser's, so the distributions are far from uniform.
     for variable in model.weights:
         variable.assign(variable.numpy() * 3.0)
-    return Engine(model, VOCAB)
+    return TFEngine(model, VOCAB)
 
 
 def weights_of(model):
@@ -89,7 +89,7 @@ def test_the_layer_normalised_model_steps_and_primes_like_numpy():
     rng = np.random.default_rng(5)
     for variable in model.weights:
         variable.assign(variable.numpy() * 3.0 + rng.normal(size=variable.shape).astype(np.float32) * 0.3)
-    engine = Engine(model, VOCAB)
+    engine = TFEngine(model, VOCAB)
     reference = NumpyLSTM(weights_of(model), num_layers=2)
     assert all(norm is not None for norm in reference.norms)
     text = "abc def\ngh:" * 5

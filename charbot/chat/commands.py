@@ -34,7 +34,12 @@ def _setting_command(setting: Setting) -> Command:
 
     def handle(chat, arg):
         if arg:
-            chat.session.settings = chat.session.settings.replace(**{setting.field: setting.parse(arg)})
+            settings = chat.session.settings.replace(**{setting.field: setting.parse(arg)})
+            if settings.form != "off" or settings.acrostic or settings.rhyme:
+                from charbot.generate.forms import constraint_for
+
+                constraint_for(settings, chat.session.engine.vocab)  # this model, this phrase, this form
+            chat.session.settings = settings
         chat.renderer.note(f"{setting.name} {setting.show(getattr(chat.session.settings, setting.field))}")
 
     return Command(setting.command, setting.argument, f"show or set the {setting.description}", handle)

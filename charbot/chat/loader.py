@@ -35,14 +35,7 @@ class ModelLoader:
             from charbot.generate.loading import load_engine
 
             engine, data = load_engine(self.path, self.runtime, self.notes.append)
-            buckets = getattr(engine, "PRIME_BUCKETS", ())  # the TensorFlow engine's compiled seed lengths
-            # What a first short line and a reply need (a reply's state is re-primed from its last chunk,
-            # at most 64 characters), compiled beside the generation chunk; longer seeds after "ready".
-            short_seeds = threading.Thread(target=engine.warm_up, args=(buckets[:2],),
-                                           kwargs={"generation": False})
-            short_seeds.start()
-            engine.warm_up(())
-            short_seeds.join()
+            engine.warm_up()  # what a first short line and a reply need; longer inputs after "ready"
             self.engine, self.checkpoint = engine, data
         except CharbotError as error:
             self.error = str(error)
@@ -50,19 +43,15 @@ class ModelLoader:
             self.error = f"could not load the model: {type(error).__name__}: {error}"
         finally:
             self.ready.set()
-        if self.engine is not None and not self._closing.is_set():  # long seeds' shapes, later, so as not
-            # to slow the first reply; published only once started, for `close` may run on another thread
-            later = threading.Thread(target=self._warm_long_seeds, args=(buckets[2:],), daemon=True)
+        if self.engine is not None and not self._closing.is_set():  # the rest, later, so as not to slow the
+            # first reply; published only once started, for `close` may run on another thread
+            later = threading.Thread(target=self._warm_rest, daemon=True)
             later.start()
             self._later = later
 
-    def _warm_long_seeds(self, buckets) -> None:
-        if self._closing.wait(3.0):
-            return
-        for bucket in buckets:
-            if self._closing.is_set():
-                return
-            self.engine.warm_up((bucket,), generation=False)
+    def _warm_rest(self) -> None:
+        if not self._closing.wait(3.0):
+            self.engine.warm_up_rest(self._closing)
 
     def close(self) -> None:
         """Stop background compiling before the interpreter exits (TensorFlow dislikes dying mid-compile)."""

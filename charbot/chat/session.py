@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from charbot.config import SampleConfig
 from charbot.errors import CharbotError
+from charbot.generate.base import Engine
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Turn:
 
 @dataclass
 class Session:
-    engine: object  # charbot.generate.engine.Engine, or a stand-in with the same methods in tests
+    engine: Engine  # either runtime, or the tests' fake: all derive from generate.base.Engine
     model_name: str
     settings: SampleConfig = field(default_factory=SampleConfig)
     heat: bool = False
@@ -96,10 +97,13 @@ class Session:
         self.turns.clear()
 
     def _stream(self, seed_text, before, after_seed, renderer, seed, stop=None) -> Turn:
+        from charbot.generate.forms import constraint_for
+
+        settings = self.settings if stop is None else self.settings.replace(stop=stop)
+        constraint = constraint_for(settings, self.engine.vocab, seed_text)  # a seed that breaks a form: refused
         seed = self.next_seed() if seed is None else seed
         renderer.seed(seed_text)
-        settings = self.settings if stop is None else self.settings.replace(stop=stop)
-        stream = self.engine.stream(after_seed, settings, seed)
+        stream = self.engine.stream(after_seed, settings, seed, constraint)
         shown = ""
         started = time.perf_counter()
         try:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from charbot.corpus import tang
 from charbot.corpus.ids import Progress, Scan, encode_text, open_ids, scan
 from charbot.errors import CharbotError
 from charbot.system.resources import cache_dir, shipped_dir, write_atomically
@@ -175,6 +176,17 @@ def load_shakespeare(progress: Progress | None = None) -> Corpus:
     return Corpus(SHAKESPEARE, sha256_text(text), source, licence, len(text), "".join(sorted(set(text))), built=text)
 
 
+def load_tang(progress: Progress | None = None) -> Corpus:
+    """The 全唐诗 corpus as the user built it (charbot.corpus.tang), checked against its record."""
+    record, manifest = tang.built_record(), read_manifest(tang.TANG)
+    found = scan([tang.text_path()], progress=progress)
+    if found.sha256 != record["sha256"]:
+        raise CharbotError(f"the built corpus {tang.text_path()} has changed since it was built: "
+                           "run charbot corpus build tang --from PATH again")
+    return Corpus(tang.TANG, found.sha256, manifest["source"], manifest["licence"], found.characters,
+                  found.alphabet, paths=(tang.text_path(),))
+
+
 # --- any text file -----------------------------------------------------------------------------
 
 
@@ -242,13 +254,15 @@ def load_corpus(name_or_path: str, progress: Progress | None = None) -> Corpus:
     """
     if name_or_path == SHAKESPEARE:
         corpus = load_shakespeare(progress)
+    elif name_or_path == tang.TANG:
+        corpus = load_tang(progress)
     elif (files := corpus_files(name_or_path)) is not None:
         corpus = _several(name_or_path, files, progress)
     else:
         path = Path(name_or_path).expanduser()
         if not path.exists() and "/" not in name_or_path and not path.suffix:
             raise CharbotError(
-                f"unknown corpus {name_or_path!r}: use 'shakespeare' or a path to a UTF-8 text file"
+                f"unknown corpus {name_or_path!r}: use 'shakespeare', 'tang' or a path to a UTF-8 text file"
             )
         _check_file(path)
         found = scan([path], progress=progress)

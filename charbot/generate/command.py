@@ -11,6 +11,7 @@ import sys
 from rich.console import Console
 
 from charbot.errors import CharbotError
+from charbot.generate.forms import constraint_for
 from charbot.generate.render import Renderer
 from charbot.generate.settings import settings_from_args
 from charbot.model.vocab import describe_chars
@@ -43,16 +44,18 @@ def run_generate(args) -> int:
         errors.print(f"warning: skipped characters the model does not know: {describe_chars(skipped)}",
                      style="yellow", markup=False, highlight=False)
     errors.print(f"seed {seed}", style="dim", highlight=False)
+    constraint = lambda: constraint_for(settings, engine.vocab, seed_text)  # noqa: E731  (one for each sample)
+    constraint()  # a seed that breaks the form is refused before anything is printed
     renderer = Renderer(Console())
     if args.samples > 1:
-        for i, text in enumerate(engine.sample(state, settings, seed, args.samples), start=1):
+        for i, text in enumerate(engine.sample(state, settings, seed, args.samples, constraint), start=1):
             renderer.note(f"── sample {i} of {args.samples} ──")
             renderer.seed(seed_text)
             renderer.text(text)
             renderer.end_line(seed_text + text)
         return 0
     renderer.seed(seed_text)
-    stream = engine.stream(state, settings, seed)
+    stream = engine.stream(state, settings, seed, constraint())
     try:
         for token in stream:
             renderer.token(token)

@@ -28,6 +28,7 @@ load_tensorflow()
 import tensorflow as tf  # noqa: E402
 
 from charbot.config import SampleConfig
+from charbot.generate.base import Constraint, Engine
 from charbot.generate.sampling import next_ids, settings_tensors
 from charbot.generate.state import PRIME_TAIL, GenState, Token
 from charbot.model.lstm import cell
@@ -37,9 +38,8 @@ CHUNK = 64  # characters per compiled call: amortises the call (+17% over 16), ~
 PRIME_BUCKETS = (16, 64, 256, 1024, 4096)  # seed lengths that get their own compiled prime
 
 
-class Engine:
+class TFEngine(Engine):
     runtime = "tf"
-    PRIME_BUCKETS = PRIME_BUCKETS
 
     def __init__(self, model, vocab: Vocabulary):
         self.model = model
@@ -65,24 +65,22 @@ class Engine:
                 logits.set_shape([None, None])
             return tf.transpose(ids.stack()), tf.transpose(probs.stack()), states, logits
 
+        @tf.function(reduce_retracing=True, jit_compile=True)
+        def one(states, logits, settings, seed, allowed):  # one constrained character: allowed [batch, vocab]
+            chosen = next_ids(logits, settings, seed, allowed)
+            p = tf.gather(tf.nn.softmax(logits), chosen, batch_dims=1)
+            logits, states = step(chosen, states)
+            return chosen, p, states, logits
+
         self._prime_ids = prime_ids
         self._chunk = chunk
+        self._one = one
 
     # --- state -------------------------------------------------------------------------------
 
     def initial_state(self, batch_size: int = 1) -> GenState:
         """Empty memory: zero LSTM state and uniform next-character logits."""
         return GenState(self.model.zero_state(batch_size), tf.zeros([batch_size, len(self.vocab)], tf.float32), 0)
-
-    def fresh_state(self) -> GenState:
-        """Where a session starts: the empty memory primed with a blank line, as a speech begins."""
-        return self.start("")[0]
-
-    def start(self, text: str) -> tuple[GenState, str]:
-        """`prime(fresh_state(), text)` in one call (one compiled shape fewer for a long text)."""
-        context = "\n\n" if "\n" in self.vocab else ""
-        state, skipped = self.prime(self.initial_state(), context + text)
-        return state, skipped
 
     def repeat(self, state: GenState, batch_size: int) -> GenState:
         """The same single-row state copied into `batch_size` rows (for parallel samples)."""
@@ -109,27 +107,40 @@ class Engine:
             state = GenState(tuple((h, c) for h, c in layers), logits, state.chars + len(piece))
         return state
 
-    def warm_up(self, buckets=PRIME_BUCKETS, generation: bool = True) -> None:
-        """Compile priming for `buckets` and the generation chunk now rather than on first use."""
-        state = self.initial_state()
-        for bucket in buckets:
-            self.prime_ids(state, np.zeros(bucket, np.int32))
-        if generation:
-            for _ in self.stream(state, SampleConfig(max_chars=1, stop=()), seed=1):
-                pass
+    def warm_up(self) -> None:
+        """Compile what a first reply needs: short seeds' priming (beside) and the generation chunk."""
+        import threading
 
-    def prime(self, state: GenState, text: str) -> tuple[GenState, str]:
-        """Feed `text` in one batched call. Returns the new state and the skipped unknown characters."""
-        encoded = self.vocab.encode(text)
-        return self.prime_ids(state, encoded.ids), encoded.skipped
+        short_seeds = threading.Thread(target=self._warm_buckets, args=(PRIME_BUCKETS[:2],))
+        short_seeds.start()
+        for _ in self.stream(self.initial_state(), SampleConfig(max_chars=1, stop=()), seed=1):
+            pass
+        short_seeds.join()
+
+    def warm_up_rest(self, closing) -> None:
+        """Compile the longer seeds' priming, one shape at a time, unless `closing` is set."""
+        for bucket in PRIME_BUCKETS[2:]:
+            if closing.is_set():
+                return
+            self._warm_buckets((bucket,))
+
+    def _warm_buckets(self, buckets) -> None:
+        for bucket in buckets:
+            self.prime_ids(self.initial_state(), np.zeros(bucket, np.int32))
 
     # --- generation -----------------------------------------------------------------------------
 
-    def stream(self, state: GenState, settings: SampleConfig, seed: int) -> "Stream":
+    def stream(self, state: GenState, settings: SampleConfig, seed: int,
+               constraint: Constraint | None = None) -> "Stream | ConstrainedStream":
+        if constraint is not None:
+            return ConstrainedStream(self, state, settings, seed, constraint)
         return Stream(self, state, settings, seed)
 
-    def sample(self, state: GenState, settings: SampleConfig, seed: int, n: int) -> list[str]:
-        """`n` samples in parallel from the same starting state (row 0 of `state`)."""
+    def sample(self, state: GenState, settings: SampleConfig, seed: int, n: int, constraint=None) -> list[str]:
+        """`n` samples in parallel from the same starting state (row 0 of `state`); one after another
+        under a constraint, which steps a character at a time."""
+        if constraint is not None and constraint() is not None:
+            return super().sample(state, settings, seed, n, constraint)
         batch = self.repeat(state, n)
         texts = [""] * n
         done = [False] * n
@@ -150,17 +161,11 @@ class Engine:
             step += CHUNK
         return texts
 
-    def loss(self, text: str) -> float:
-        """Nats per character on `text`, the state carried through it (see `charbot eval`)."""
+    def score(self, text: str):
+        """Per-character losses on `text`, read as parallel streams (see `charbot eval`)."""
         from charbot.model.evaluate import score
 
-        return score(self.model, self.vocab, text).nats
-
-    def top_next(self, state: GenState, k: int = 10) -> list[tuple[str, float]]:
-        """The `k` most likely next characters and their probabilities (row 0)."""
-        probs = tf.nn.softmax(state.logits[0]).numpy()
-        order = np.argsort(-probs)[:k]
-        return [(self.vocab.chars[i], float(probs[i])) for i in order]
+        return score(self.model, self.vocab, text)
 
 
 class Stream:
@@ -169,7 +174,7 @@ class Stream:
     Ends at a stop sequence (included in the text), at `max_chars`, or when the consumer stops.
     """
 
-    def __init__(self, engine: Engine, state: GenState, settings: SampleConfig, seed: int):
+    def __init__(self, engine: TFEngine, state: GenState, settings: SampleConfig, seed: int):
         self.engine = engine
         self.settings = settings
         self.seed = seed
@@ -208,6 +213,34 @@ class Stream:
             self._start = GenState(tuple(layers), logits, start.chars + CHUNK)
             self._chunk_ids = []
             step += CHUNK
+        self.stopped_by = "length"
+
+
+class ConstrainedStream:
+    """A stream under a `Constraint`: one compiled call a character, the constraint's mask applied to the
+    logits before TFP samples. Slower than the chunk (a Python step a character), so used only with one."""
+
+    def __init__(self, engine: TFEngine, state: GenState, settings: SampleConfig, seed: int, constraint: Constraint):
+        self.engine, self.settings, self.seed, self.constraint = engine, settings, seed, constraint
+        self.state = GenState(state.layers, state.logits[:1], state.chars)
+        self.text = ""
+        self.stopped_by = "interrupted"
+
+    def __iter__(self):
+        settings_t, chars, step = settings_tensors(self.settings), self.engine.vocab.chars, 0
+        while len(self.text) < self.settings.max_chars:
+            start = self.state
+            allowed = self.constraint.allowed(np.asarray(start.logits)[0])
+            mask = tf.ones_like(start.logits, tf.bool) if allowed is None else tf.constant(allowed[None])
+            chosen, prob, layers, logits = self.engine._one(start.layers, start.logits, settings_t,
+                                                            tf.constant([self.seed, step], tf.int32), mask)
+            char = chars[int(chosen[0])]
+            self.state, self.text, step = GenState(tuple(layers), logits, start.chars + 1), self.text + char, step + 1
+            self.constraint.advance(char)
+            yield Token(char, float(prob[0]))
+            if self.constraint.finished or any(self.text.endswith(s) for s in self.settings.stop if s):
+                self.stopped_by = "stop"
+                return
         self.stopped_by = "length"
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from charbot.config import SampleConfig
 from charbot.generate import npsampler
+from charbot.generate.base import speech_start
 from charbot.model.reference import NumpyLSTM
 
 SEED = 1  # the same sample for the same weights
@@ -30,7 +31,7 @@ class EpochSampler:
         lstm = NumpyLSTM(model_weights(model), model.config.num_layers)
         states = lstm.zero_state(1)
         logits = None
-        for char in "\n\n" if "\n" in vocab else "":  # where a speech begins, as the chat's fresh state
+        for char in speech_start(vocab):  # where a speech begins, as the chat's fresh state
             logits, states = lstm.step(np.asarray(vocab.ids_from_text(char)), states)
         if logits is None:
             logits = np.zeros((1, len(vocab.chars)), np.float32)

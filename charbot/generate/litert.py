@@ -16,6 +16,7 @@ import numpy as np
 
 from charbot.errors import CharbotError
 from charbot.generate import npsampler
+from charbot.generate.base import Constraint, Engine
 from charbot.generate.state import PRIME_TAIL, GenState, Token
 from charbot.system.quiet import quiet
 
@@ -59,7 +60,7 @@ def _interpreter(path: Path, threads: int | None, written_by: str, content: byte
     return interpreter, step
 
 
-class LiteRTEngine:
+class LiteRTEngine(Engine):
     runtime = "litert"
 
     def __init__(self, path: Path, vocab, layers: int, units: int, threads: int | None = None,
@@ -88,17 +89,6 @@ class LiteRTEngine:
         return GenState(tuple((zeros, zeros) for _ in range(self.layers)),
                         np.zeros([batch_size, len(self.vocab)], np.float32), 0)
 
-    def fresh_state(self) -> GenState:
-        return self.start("")[0]
-
-    def start(self, text: str) -> tuple[GenState, str]:
-        context = "\n\n" if "\n" in self.vocab else ""
-        return self.prime(self.initial_state(), context + text)
-
-    def prime(self, state: GenState, text: str) -> tuple[GenState, str]:
-        encoded = self.vocab.encode(text)
-        return self.prime_ids(state, encoded.ids), encoded.skipped
-
     def prime_ids(self, state: GenState, ids) -> GenState:
         ids = np.asarray(ids, np.int32)
         chars = state.chars + len(ids)
@@ -107,23 +97,10 @@ class LiteRTEngine:
             logits, states = self._step(np.array([char_id], np.int32), states)
         return _unpacked(states, logits, chars)
 
-    def warm_up(self, buckets=(), generation: bool = True) -> None:
-        pass  # nothing is compiled: the interpreter is ready once built
-
     # --- generation -----------------------------------------------------------------------------
 
-    def stream(self, state: GenState, settings, seed: int) -> "LiteStream":
-        return LiteStream(self, state, settings, seed)
-
-    def sample(self, state: GenState, settings, seed: int, n: int) -> list[str]:
-        """`n` samples from the same starting state (row 0), each from its own stream of the seed."""
-        first = _row0(state)
-        return ["".join(t.text for t in LiteStream(self, first, settings, (seed, row))) for row in range(n)]
-
-    def top_next(self, state: GenState, k: int = 10) -> list[tuple[str, float]]:
-        probs = npsampler.softmax(np.asarray(state.logits, np.float64)[0])
-        order = np.argsort(-probs)[:k]
-        return [(self.vocab.chars[i], float(probs[i])) for i in order]
+    def stream(self, state: GenState, settings, seed, constraint: Constraint | None = None) -> "LiteStream":
+        return LiteStream(self, state, settings, seed, constraint)
 
     def score(self, text: str):
         """`evaluate.Score` of `text` read as one stream from an empty memory (every character after the first)."""
@@ -141,9 +118,6 @@ class LiteRTEngine:
             losses[i] = top + np.log(np.exp(logits - top).sum()) - logits[ids[i + 1]]
         return Score(len(losses), encoded.skipped, time.perf_counter() - started, 1, losses)
 
-    def loss(self, text: str) -> float:
-        return self.score(text).nats
-
 
 class LiteStream:
     """Iterate for `Token`s; `state` always matches the tokens yielded so far (it is stepped before each yield).
@@ -151,8 +125,9 @@ class LiteStream:
     The loop keeps the model's own arrays and makes a `GenState` only when `state` is read: this path
     runs once per character, and every microsecond of Python shows in the speed."""
 
-    def __init__(self, engine: LiteRTEngine, state: GenState, settings, seed):
+    def __init__(self, engine: LiteRTEngine, state: GenState, settings, seed, constraint: Constraint | None = None):
         state = _row0(state)
+        self.constraint = constraint
         self.engine, self.settings = engine, settings
         self._states, self._logits, self._chars = _packed(state), np.asarray(state.logits, np.float32)[:1], state.chars
         self.rng = np.random.default_rng(seed)
@@ -173,15 +148,21 @@ class LiteStream:
         longest, tail = max(map(len, stops), default=0), ""
         step, next_id, probability = self.engine._step, npsampler.next_id, npsampler.probability
         ids = np.zeros(1, np.int32)
+        constraint = self.constraint
         while len(pieces) < settings.max_chars:
             logits = self._logits[0]
-            char_id = next_id(logits, settings, rng)
+            char_id = next_id(logits, settings, rng, constraint and constraint.allowed(logits))
             ids[0] = char_id
             self._logits, self._states = step(ids, self._states)
             self._chars += 1
             char = chars[char_id]
             pieces.append(char)
             yield Token(char, probability(logits, char_id))
+            if constraint is not None:
+                constraint.advance(char)
+                if constraint.finished:
+                    self.stopped_by = "stop"
+                    return
             if stops:
                 tail = (tail + char)[-longest:]
                 if any(tail.endswith(stop) for stop in stops):

@@ -77,9 +77,9 @@ def litert_file(data, note=None) -> tuple[Path, bytes | None]:
 
 
 def _tf_engine(data):
-    from charbot.generate.engine import Engine
+    from charbot.generate.engine import TFEngine
     from charbot.model import network
 
     model = network.build_model(data.model_config)
     network.assign_weights(model, data)
-    return Engine(model, data.vocab)
+    return TFEngine(model, data.vocab)

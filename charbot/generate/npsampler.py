@@ -52,8 +52,12 @@ def draw(cumulative_weights: np.ndarray, uniform):
     return np.minimum(chosen, len(cumulative_weights) - 1)
 
 
-def next_id(logits: np.ndarray, settings, rng: np.random.Generator) -> int:
-    """The next id for one row of logits [vocab] (float32, unscaled): one uniform number from `rng`."""
+def next_id(logits: np.ndarray, settings, rng: np.random.Generator, allowed: np.ndarray | None = None) -> int:
+    """The next id for one row of logits [vocab] (float32, unscaled): one uniform number from `rng`.
+
+    `allowed` [vocab] bool, where given, removes the other characters before anything else (a constraint)."""
+    if allowed is not None:
+        logits = np.where(allowed, logits, np.float32(-np.inf))
     if settings.temperature <= 0.0:
         return int(logits.argmax())
     return int(draw(cumulative(logits, settings), rng.random()))

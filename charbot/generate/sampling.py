@@ -53,16 +53,20 @@ def filter_logits(scaled, settings):
     return tf.where(scaled < threshold, tf.constant(-float("inf"), scaled.dtype), scaled)
 
 
-def next_ids(logits, settings, seed):
+def next_ids(logits, settings, seed, allowed=None):
     """The next id of each row.
 
     Args:
         logits: [batch, vocab] float32, unscaled model output.
         settings: the dict of `settings_tensors`.
         seed: [2] int32 stateless seed.
+        allowed: [batch, vocab] bool, or None: a constraint's characters allowed next (the rest are removed
+            before temperature and filters).
     Returns:
         [batch] int32 ids.
     """
+    if allowed is not None:
+        logits = tf.where(allowed, logits, tf.constant(-float("inf"), logits.dtype))
     temperature = settings["temperature"]
     greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
     scaled = logits / tf.maximum(temperature, _TINY_TEMPERATURE)

@@ -92,6 +92,43 @@ def parse_min_p(text: str) -> float:
     return value
 
 
+FORMS = {"五绝": (5, 4), "七绝": (7, 4), "五律": (5, 8), "七律": (7, 8)}  # (characters a line, lines)
+FORM_ALIASES = {"wujue": "五绝", "qijue": "七绝", "wulv": "五律", "qilv": "七律"}
+_HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF))
+
+
+def is_han(char: str) -> bool:
+    """A Chinese character (the CJK ideographs of the BMP: extension A and the unified block)."""
+    return any(low <= ord(char) <= high for low, high in _HAN_RANGES)
+
+
+def parse_form(text: str) -> str:
+    """'五绝' (or an alias such as 'qijue') -> its name; 'off' -> 'off'."""
+    value = text.strip()
+    if value.lower() == "off":
+        return "off"
+    name = FORM_ALIASES.get(value.lower(), value)
+    if name not in FORMS:
+        raise CharbotError(f"unknown form {text!r}: use {', '.join(FORMS)} (or wujue, qijue, wulv, qilv) or off")
+    return name
+
+
+def parse_acrostic(text: str) -> str:
+    value = text.strip()
+    if value.lower() in ("off", ""):
+        return ""
+    if not all(is_han(char) for char in value):
+        raise CharbotError(f"an acrostic is a phrase of Chinese characters such as 春夏秋冬 (or off), not {text!r}")
+    return value
+
+
+def parse_switch(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("on", "off"):
+        raise CharbotError(f"rhyme must be on or off, not {text!r}")
+    return value == "on"
+
+
 def show_stop(stop: tuple[str, ...]) -> str:
     if not stop:
         return "off"
@@ -110,6 +147,7 @@ class Setting:
     parse: Callable  # text -> value, raising CharbotError
     show: Callable = str  # value -> text
     always_shown: bool = True  # False: the toolbar shows it only when it is not "off" (it must fit)
+    bare: str | None = None  # what the flag means when given with no value (--rhyme is --rhyme on)
 
 
 SETTINGS = (
@@ -127,6 +165,15 @@ SETTINGS = (
             parse_seed, lambda s: "random" if s is None else str(s)),
     Setting("stop", "stop", "stop", "stop", "--stop", "[SEQ|off]", "end replies at SEQ (\\n for newline)", parse_stop,
             show_stop),
+    Setting("form", "form", "form", "form", "--form", "[五绝|七绝|五律|七律|off]",
+            "write poems of this form, exact at every character (wujue, qijue, wulv, qilv)", parse_form,
+            always_shown=False),
+    Setting("acrostic", "acrostic", "藏头", "acrostic", "--acrostic", "[PHRASE|off]",
+            "each line of a poem starts with the next character of PHRASE", parse_acrostic,
+            lambda a: a or "off", always_shown=False),
+    Setting("rhyme", "rhyme", "rhyme", "rhyme", "--rhyme", "[on|off]",
+            "every second line of a poem ends in one rhyme group", parse_switch,
+            lambda r: "on" if r else "off", always_shown=False, bare="on"),
 )
 
 

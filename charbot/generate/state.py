@@ -1,4 +1,4 @@
-"""What every engine shares, without TensorFlow: the state value, the token, the engine and renderer seams.
+"""The generation state as a value, the token a stream yields, and the state's stored form. No TensorFlow.
 
 A `GenState` is an immutable value: the LSTM state (hidden and cell per layer) after the text fed so
 far, plus the logits for the next character. Its arrays are NumPy arrays or TensorFlow tensors,
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Iterator, Protocol
 
 import numpy as np
 
@@ -61,41 +60,3 @@ def state_from(arrays: dict, prefix: str, layers: int) -> GenState:
     """The `GenState` that `state_arrays(prefix, ...)` stored, for a model of `layers` layers."""
     pairs = tuple((arrays[f"{prefix}/{i}/h"], arrays[f"{prefix}/{i}/c"]) for i in range(layers))
     return GenState(pairs, arrays[f"{prefix}/logits"], int(arrays[f"{prefix}/chars"]))
-
-
-class Stream(Protocol):
-    """Iterate for `Token`s; `state` always matches the tokens yielded so far."""
-
-    text: str
-    stopped_by: str  # "stop", "length" or "interrupted"
-    state: GenState
-
-    def __iter__(self) -> Iterator[Token]: ...
-
-
-class Engine(Protocol):
-    """What the chat, `generate`, the API and the llm plugin ask of a model, whichever runtime runs it."""
-
-    vocab: object  # charbot.model.vocab.Vocabulary
-    runtime: str  # "tf" or "litert"
-
-    def initial_state(self, batch_size: int = 1) -> GenState: ...
-    def fresh_state(self) -> GenState: ...
-    def start(self, text: str) -> tuple[GenState, str]: ...
-    def prime(self, state: GenState, text: str) -> tuple[GenState, str]: ...
-    def prime_ids(self, state: GenState, ids) -> GenState: ...
-    def warm_up(self, buckets=(), generation: bool = True) -> None: ...
-    def stream(self, state: GenState, settings, seed: int) -> Stream: ...
-    def sample(self, state: GenState, settings, seed: int, n: int) -> list[str]: ...
-    def top_next(self, state: GenState, k: int = 10) -> list[tuple[str, float]]: ...
-    def loss(self, text: str) -> float: ...  # nats per character, the state carried through the text
-
-
-class Renderer(Protocol):
-    """Where a reply goes: the terminal (`render.Renderer`) or a collector (the API)."""
-
-    def seed(self, text: str) -> None: ...
-    def token(self, token: Token) -> None: ...
-    def end_line(self, text: str) -> None: ...
-    def note(self, message: str) -> None: ...
-    def warn(self, message: str) -> None: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from charbot.config import ModelConfig, TrainConfig
+from charbot.config import ModelConfig, TrainConfig, flagged
 
 
 def run_train(args, sample=None) -> int:
@@ -26,16 +26,8 @@ def run_train(args, sample=None) -> int:
     out = Path(args.out or Path("runs") / Path(corpus.name).stem)
     _refuse_early(args, corpus, out, reporter)
     placement = place(args.strategy, args.cpu_devices)  # before any TensorFlow op: multi-worker needs it
-    model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
-                               num_layers=args.num_layers, dropout=args.dropout, input_dropout=args.input_dropout,
-                               locked_dropout=args.locked_dropout, weight_drop=args.weight_drop,
-                               layer_norm=args.layer_norm)
-    train_config = TrainConfig(corpus=args.corpus, batch_size=args.batch_size, seq_len=args.seq_len,
-                               epochs=args.epochs, learning_rate=args.learning_rate, patience=args.patience,
-                               val_fraction=args.val_fraction, val_chars=args.val_chars, seed=args.seed,
-                               budget_seconds=args.budget or 0.0,
-                               max_steps=args.max_steps or 0, precision=args.precision,
-                               weight_decay=args.weight_decay, ema=args.ema)
+    model_config = ModelConfig(**{f.name: getattr(args, f.name) for f in flagged(ModelConfig)})
+    train_config = TrainConfig(corpus=args.corpus, **{f.name: getattr(args, f.name) for f in flagged(TrainConfig)})
     result = train(corpus, model_config, train_config, out, resume=args.resume, placement=placement,
                    reporter=reporter if placement.is_chief else None,  # one display: the writer's
                    sample=sample)
