@@ -174,3 +174,13 @@ def test_a_full_disk_while_a_session_is_saved_is_one_line_and_keeps_the_last_sav
     assert output.getvalue().strip().splitlines()[-1] == f"cannot save session full at {path}: No space left on device"
     assert path.read_bytes() == saved  # the last save is whole
     assert not [p for p in path.parent.iterdir() if ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize("how", ["--session", "/save"])
+def test_a_session_where_nothing_can_be_written_is_one_line_and_the_chat_goes_on(tiny, how):
+    chat, output = chat_with(tiny, "/proc/charbot-x" if how == "--session" else None)
+    script = ["WREN:", "ASHER:"] if how == "--session" else ["WREN:", "/save /proc/charbot-y", "ASHER:"]
+    run_script(chat, script)
+    lines = [line for line in output.getvalue().splitlines() if "cannot write the lock" in line]
+    assert len(lines) == 1 and "the chat goes on, nothing is saved" in lines[0] and "Traceback" not in output.getvalue()
+    assert len(chat.session.turns) == 2 and chat.session_name is None  # both turns answered, nothing claimed

@@ -46,7 +46,7 @@ def lock(name: str, note=None) -> PidLock:
     """The lock that makes one chat the writer of session `name`: `NAME.lock` beside `NAME.json`."""
     return PidLock(path_for(name).with_suffix(".lock"), f"session {name} is open in",
                    "it is open here read-only, nothing is saved; /save NEWNAME keeps it under a new name", "chat",
-                   note)
+                   note, unwritable="the chat goes on, nothing is saved; /save NAME saves it in a place that can be written")
 
 
 def model_identity(checkpoint) -> dict:

@@ -1,5 +1,5 @@
 """One writer per file: a lock file holding the writer's pid and host. A run folder has one trainer
-(`RunLock`, `OUT/train.lock`); a chat session has one chat (`NAME.lock` beside `NAME.json`).
+(`run_lock`, `OUT/train.lock`); a chat session has one chat (`NAME.lock` beside `NAME.json`).
 
 A second writer is refused in one line naming the process that holds the lock. A lock whose process
 is gone (a crash, a kill -9) is stale and is taken over with a note. A lock held on another host
@@ -39,19 +39,23 @@ class PidLock:
         note: hears of a stale lock taken over.
     """
 
-    def __init__(self, path: Path, held: str, advice: str, holder: str, note=None):
+    def __init__(self, path: Path, held: str, advice: str, holder: str, note=None, unwritable: str = ""):
         self.path, self.held, self.advice, self.holder = Path(path), held, advice, holder
+        self.unwritable = unwritable  # what follows where the lock file cannot be written at all
         self.note = note or (lambda text: None)
         self.mine = {"pid": os.getpid(), "host": socket.gethostname()}
 
     def acquire(self) -> "PidLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):  # a second try after removing a stale lock
             try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
                 handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 self._clear_stale()
                 continue
+            except OSError as error:  # no such folder, read-only, /proc: one line, never a traceback
+                raise CharbotError(f"cannot write the lock {self.path}: {error.strerror or error}"
+                                   + (f"; {self.unwritable}" if self.unwritable else "")) from None
             with os.fdopen(handle, "w") as file:
                 json.dump(self.mine, file)
             return self
@@ -95,7 +99,7 @@ class PidLock:
         return False
 
 
-def RunLock(out: Path, note=None) -> PidLock:  # noqa: N802 (it was a class; callers use it as one)
-    """`with RunLock(out, note)`: one trainer for the run folder `out`."""
+def run_lock(out: Path, note=None) -> PidLock:
+    """`with run_lock(out, note)`: one trainer for the run folder `out`."""
     return PidLock(Path(out) / LOCK_NAME, f"{Path(out)} is being trained by",
-                   "wait for it, stop it, or pick another --out", "run", note)
+                   "wait for it, stop it, or pick another --out", "run", note, unwritable="pick another --out")

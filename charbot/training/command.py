@@ -43,11 +43,11 @@ def _refuse_early(args, corpus, out: Path, reporter) -> None:
     """What `train` would refuse, refused before TensorFlow loads (about 6 s sooner): a folder that
     holds a run or another trainer, a corpus too small for the windows. `train` checks again."""
     from charbot.corpus.streams import check_fits, split
-    from charbot.system.runlock import RunLock
+    from charbot.system.runlock import run_lock
     from charbot.training.position import check_folder
 
     if args.strategy != "multi-worker":  # where only the chief writes, train() checks, knowing which one it is
-        RunLock(out, reporter.on_note).check()
+        run_lock(out, reporter.on_note).check()
         check_folder(out, args.resume)
     if not args.resume:  # a resumed run's settings are its checkpoint's
         check_fits(len(split(range(corpus.characters), args.val_fraction)[0]), args.batch_size, args.seq_len)

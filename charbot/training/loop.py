@@ -26,7 +26,7 @@ from charbot.training.distribute import Placement, place
 from charbot.errors import CharbotError
 from charbot.system.hardware import machine
 from charbot.training.precision import choose_here as choose_precision
-from charbot.system.runlock import RunLock
+from charbot.system.runlock import run_lock
 from charbot.training.position import Position, TrainResult, _reason, _StopFlag, check_folder
 from charbot.training.reporting import Reporters, Silent
 from charbot.training.tensorboard import TensorBoardReporter
@@ -235,7 +235,7 @@ def train(
     placement = placement or place("one")
     if not placement.is_chief:  # it writes nothing, so it takes no lock
         return _train(corpus, model_config, train_config, Path(out), resume, reporter, max_windows, placement, sample)
-    with RunLock(out, reporter.on_note if reporter else None):
+    with run_lock(out, reporter.on_note if reporter else None):
         return _train(corpus, model_config, train_config, Path(out), resume, reporter, max_windows, placement, sample)
 
 
