@@ -243,3 +243,47 @@ def test_a_full_disk_while_exporting_is_one_line_and_keeps_the_checkpoint(tiny_c
         export.export(checkpoint.load(folder), "int8")
     assert (folder / "manifest.json").read_bytes() == before
     load_engine(folder, "litert")  # the earlier export is still there and still checks out
+
+
+def _replace_weights(folder, change):
+    """New weights.npz, its manifest entry updated to match (model.tflite left as it was)."""
+    import io
+
+    arrays = {name: change(value) for name, value in checkpoint.load(folder).weights.items()}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    content = buffer.getvalue()
+    (folder / "weights.npz").write_bytes(content)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["weights.npz"].update(bytes=len(content), sha256=hashlib.sha256(content).hexdigest())
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_an_export_of_other_weights_is_made_again_from_these(tiny_checkpoint, tmp_path):
+    folder = _copy(tiny_checkpoint, tmp_path)
+    _replace_weights(folder, lambda value: value * 0.5)
+    notes = []
+    lite = load_engine(folder, "litert", notes.append)[0]
+    assert len(notes) == 1 and "again" in notes[0]
+    manifest = checkpoint.load(folder).manifest
+    assert manifest[export.FILE]["weights_sha256"] == manifest["weights.npz"]["sha256"]
+    assert lite.loss(TEXT * 3) == pytest.approx(load_engine(folder, "tf")[0].loss(TEXT * 3), abs=0.05)
+
+
+def test_an_export_of_other_weights_is_refused_without_tensorflow(tiny_checkpoint, tmp_path, monkeypatch):
+    from charbot.generate import loading
+
+    folder = _copy(tiny_checkpoint, tmp_path)
+    _replace_weights(folder, lambda value: value * 0.5)
+    real = loading.importlib.util.find_spec
+    monkeypatch.setattr(loading.importlib.util, "find_spec", lambda name: None if name == "tensorflow" else real(name))
+    with pytest.raises(CharbotError, match="model.tflite was not exported from its weights.npz.*charbot export"):
+        load_engine(folder, "litert")
+
+
+def test_weights_holding_nan_are_refused_on_litert_too(tiny_checkpoint, tmp_path):
+    folder = _copy(tiny_checkpoint, tmp_path)
+    _replace_weights(folder, lambda value: np.full_like(value, np.nan))
+    for runtime in ("tf", "litert"):
+        with pytest.raises(CharbotError, match="NaN"):
+            load_engine(folder, runtime)

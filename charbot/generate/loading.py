@@ -32,7 +32,7 @@ def load_engine(name=None, runtime: str = "auto", note=None):
         note: note(text) receives one-line notes, such as an export made on first use.
     """
     runtime = choose_runtime(runtime)
-    data = checkpoint.load(names.resolve(name))
+    data = checkpoint.load(names.resolve(name), weights=runtime == "tf")
     if runtime == "tf":
         return _tf_engine(data), data
     from charbot.generate.litert import LiteRTEngine
@@ -60,6 +60,8 @@ def litert_file(data, note=None) -> tuple[Path, bytes | None]:
     exported now. Returns its path, and its bytes when they were read here."""
     entry = data.manifest.get(export.FILE)
     path = data.path / export.FILE
+    if entry is not None and entry.get("weights_sha256") != data.weights_sha256:
+        return _export_again(data, note), None
     if entry is not None:
         content = path.read_bytes() if path.is_file() else None
         if content is None:
@@ -73,7 +75,20 @@ def litert_file(data, note=None) -> tuple[Path, bytes | None]:
         return cached, None
     if note:
         note(f"exporting {data.path.name} for LiteRT once (this checkpoint has no {export.FILE}; it takes a while)")
-    return export.export(data), None
+    return export.export(checkpoint.load(data.path)), None  # the weights, read only now
+
+
+def _export_again(data, note) -> Path:
+    """model.tflite came from other weights than weights.npz (or does not say which): export it again where
+    TensorFlow is installed, else refuse in one line."""
+    if importlib.util.find_spec("tensorflow") is None:
+        raise CharbotError(f"checkpoint {data.path}: {export.FILE} was not exported from its weights.npz; run "
+                           f"'charbot export {data.path}' where TensorFlow is installed (pip install 'charbot[train]')")
+    if (cached := export.cached_path(data, "int8")).is_file():
+        return cached
+    if note:
+        note(f"exporting {data.path.name} for LiteRT again: its {export.FILE} was not made from its weights.npz")
+    return export.export(checkpoint.load(data.path))
 
 
 def _tf_engine(data):

@@ -183,8 +183,11 @@ def _npz(path: Path, name: str, manifest: dict) -> dict[str, np.ndarray]:
         raise CharbotError(f"checkpoint {path}: {name} cannot be read ({error}); the checkpoint is corrupt") from None
 
 
-def load(path: Path, *, with_resume: bool = False) -> CheckpointData:
-    """Read and validate a checkpoint folder. Raises `CharbotError` naming the bad file."""
+def load(path: Path, *, with_resume: bool = False, weights: bool = True) -> CheckpointData:
+    """Read and validate a checkpoint folder. Raises `CharbotError` naming the bad file.
+
+    `weights=False` leaves weights.npz unread (the LiteRT runtime, whose model.tflite names the sha256
+    of the weights it was exported from, has no use for them)."""
     path = Path(path)
     recover(path)
     if not path.exists():
@@ -220,7 +223,7 @@ def load(path: Path, *, with_resume: bool = False) -> CheckpointData:
         vocab=vocab,
         config=config,
         metrics=_json(path, "metrics.json", manifest),
-        weights=_npz(path, "weights.npz", manifest),
+        weights=_npz(path, "weights.npz", manifest) if weights else {},
         manifest=manifest,
     )
     if with_resume:

@@ -86,7 +86,8 @@ def export(data, quantize: str = "int8", into_cache: bool = False) -> Path:
         try:
             import tensorflow as tf
 
-            add_to_checkpoint(data.path, FILE, flatbuffer, {"quantize": quantize, "tensorflow": tf.__version__})
+            add_to_checkpoint(data.path, FILE, flatbuffer, {"quantize": quantize, "tensorflow": tf.__version__,
+                                                            "weights_sha256": data.weights_sha256})
             return data.path / FILE
         except OSError as error:
             if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
