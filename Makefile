@@ -1,5 +1,6 @@
 # Two commands do all the set-up: `make chat` (the main job) and `make test` (the test suite).
-# Both create or reuse the virtual environment in .venv and install what they need.
+# Both create or reuse the virtual environment in .venv and install what they need. `make test` also
+# type-checks charbot/ (mypy) and builds the docs site (mkdocs, into build/site).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,6 +20,8 @@ chat: $(STAMP)
 	@$(BIN)/charbot chat
 
 test: $(STAMP)
+	$(BIN)/mypy  # the type check (settings in pyproject.toml)
+	$(BIN)/mkdocs build --strict --quiet  # the docs site: a broken link or anchor fails
 	$(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder  # a worker per core (pytest-xdist); a file stays in one, so module fixtures are built once; longest files first (tests/conftest.py)
 
 bench: $(STAMP)

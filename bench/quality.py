@@ -27,7 +27,7 @@ from pathlib import Path
 
 from common import header
 
-from charbot.training.reporting import Silent  # noqa: E402  (common puts the checkout on sys.path)
+from charbot.training.reporting import Reporter  # noqa: E402  (common puts the checkout on sys.path)
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
 
@@ -169,8 +169,8 @@ def checkpoint_metrics(out: Path) -> dict:
     return checkpoint.load(out / "best").metrics
 
 
-class _EpochPrinter(Silent):
-    def on_epoch_end(self, r, improved, model, vocab, step):
+class _EpochPrinter(Reporter):
+    def on_epoch_end(self, r, improved, step):
         print(f"  epoch {r['epoch']}: train {r['train_loss']:.4f} val {r['val_loss']:.4f} "
               f"({r['val_bpc']:.4f} bits/char) at {r['seconds']:.0f} s, {r['chars_per_second']:,.0f} chars/s",
               flush=True)

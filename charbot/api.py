@@ -17,18 +17,23 @@ import dataclasses
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from typing import TYPE_CHECKING
+
 from charbot.config import SampleConfig
+from charbot.errors import CharbotError
+
+if TYPE_CHECKING:  # importing charbot stays light: NumPy and the engines come with a model
+    from charbot.generate.base import Engine
 
 
-def _settings(temperature: float, max_chars: int, top_k: int, top_p: float, min_p: float,
-              stop: str | Sequence[str] | None, random_seed: int | None) -> SampleConfig:
-    """One SampleConfig from keyword arguments, checked by the same rules as the flags."""
+def _settings(**given) -> SampleConfig:
+    """One SampleConfig from the keyword arguments that were given (None: the default), checked by the
+    same rules as the flags; the defaults live in `SampleConfig` alone."""
     from charbot.errors import CharbotError
     from charbot.generate.settings import checked
 
     try:
-        return checked(temperature=temperature, max_chars=max_chars, top_k=top_k, top_p=top_p, min_p=min_p,
-                       stop=stop, seed=random_seed)
+        return checked(**{name: value for name, value in given.items() if value is not None})
     except CharbotError as error:
         raise ValueError(str(error)) from None
 
@@ -36,36 +41,52 @@ def _settings(temperature: float, max_chars: int, top_k: int, top_p: float, min_
 class Model:
     """A loaded checkpoint. Make one with `charbot.load`."""
 
-    def __init__(self, engine, checkpoint):
+    def __init__(self, engine: "Engine", checkpoint):
         self._engine = engine
         self.checkpoint: Path = checkpoint.path
         self.vocabulary: str = engine.vocab.chars
         self.validation_loss: float | None = (checkpoint.metrics.get("best") or {}).get("val_loss")
 
-    def generate(self, text: str = "", *, temperature: float = 0.6, max_chars: int = 500, top_k: int = 0,
-                 top_p: float = 1.0, min_p: float = 0.0, stop: str | Sequence[str] | None = None,
-                 random_seed: int | None = None, n: int = 1) -> str | list[str]:
-        """The continuation of `text` (without `text` itself); a list of `n` when n > 1."""
-        from charbot.generate.state import new_seed
+    def generate(self, text: str = "", *, temperature: float | None = None, max_chars: int | None = None,
+                 top_k: int | None = None, top_p: float | None = None, min_p: float | None = None,
+                 stop: str | Sequence[str] | None = None, form: str | None = None, acrostic: str | None = None,
+                 rhyme: bool | None = None, random_seed: int | None = None, n: int = 1) -> str | list[str]:
+        """The continuation of `text` (without `text` itself); a list of `n` when n > 1. Settings left at
+        None take their defaults (`charbot.config.SampleConfig`), except `stop`: none unless given."""
+        settings = _settings(temperature=temperature, max_chars=max_chars, top_k=top_k, top_p=top_p, min_p=min_p,
+                             stop=stop or (), form=form, acrostic=acrostic, rhyme=rhyme, seed=random_seed)
+        from charbot.generate.state import seed_or_new
 
-        settings = _settings(temperature, max_chars, top_k, top_p, min_p, stop, random_seed)
-        state, _ = self._engine.start(text)
-        seed = settings.seed if settings.seed is not None else new_seed()
+        state, constraint = self._start(text, settings)
         if n > 1:
-            return self._engine.sample(state, settings, seed, n)
-        return "".join(token.text for token in self._engine.stream(state, settings, seed))
+            return self._engine.sample(state, settings, seed_or_new(settings.seed), n, constraint)
+        return "".join(token.text for token in self._engine.stream(state, settings, seed_or_new(settings.seed),
+                                                                   constraint()))
 
-    def stream(self, text: str = "", *, temperature: float = 0.6, max_chars: int = 500, top_k: int = 0,
-               top_p: float = 1.0, min_p: float = 0.0, stop: str | Sequence[str] | None = None,
-               random_seed: int | None = None) -> Iterator[str]:
+    def stream(self, text: str = "", *, temperature: float | None = None, max_chars: int | None = None,
+               top_k: int | None = None, top_p: float | None = None, min_p: float | None = None,
+               stop: str | Sequence[str] | None = None, form: str | None = None, acrostic: str | None = None,
+               rhyme: bool | None = None, random_seed: int | None = None) -> Iterator[str]:
         """The continuation of `text`, one character at a time, as it is made."""
-        from charbot.generate.state import new_seed
+        settings = _settings(temperature=temperature, max_chars=max_chars, top_k=top_k, top_p=top_p, min_p=min_p,
+                             stop=stop or (), form=form, acrostic=acrostic, rhyme=rhyme, seed=random_seed)
+        from charbot.generate.state import seed_or_new
 
-        settings = _settings(temperature, max_chars, top_k, top_p, min_p, stop, random_seed)
-        state, _ = self._engine.start(text)
-        seed = settings.seed if settings.seed is not None else new_seed()
-        for token in self._engine.stream(state, settings, seed):
+        state, constraint = self._start(text, settings)
+        for token in self._engine.stream(state, settings, seed_or_new(settings.seed), constraint()):
             yield token.text
+
+    def _start(self, text: str, settings: SampleConfig):
+        """The state after `text`, and what makes a stream's constraint (a poem form) from it."""
+        from charbot.errors import CharbotError
+        from charbot.generate.forms import constraint_for
+
+        try:
+            constraint_for(settings, self._engine.vocab, text)
+        except CharbotError as error:
+            raise ValueError(str(error)) from None
+        state, _ = self._engine.start(text)
+        return state, lambda: constraint_for(settings, self._engine.vocab, text)
 
     def conversation(self, **settings) -> "Conversation":
         """A conversation whose memory (the LSTM state) carries from one `say` to the next."""
@@ -100,16 +121,21 @@ class _Collect:
 class Conversation:
     """Turns with memory, as in the chat: `say`, `undo`, `snapshot` / `restore`, `transcript`."""
 
-    def __init__(self, engine, settings: dict):
+    def __init__(self, engine: "Engine", settings: dict):
         from charbot.chat.session import Session
 
-        defaults = {"stop": "\n\n", **settings}
-        self._session = Session(engine, "api", settings=_settings(**{**_DEFAULTS, **defaults}))
+        settings = {"stop": "\n\n", **settings}
+        if "random_seed" in settings:
+            settings["seed"] = settings.pop("random_seed")
+        self._session = Session(engine, "api", settings=_settings(**settings))
 
     def say(self, text: str = "", random_seed: int | None = None) -> str:
         """Feed `text`, then the model's reply (ending at the stop sequence or the length limit)."""
         renderer = _Collect()
-        self._session.reply(text, renderer, seed=random_seed)
+        try:
+            self._session.reply(text, renderer, seed=random_seed)
+        except CharbotError as error:  # a seed that breaks a poem's form
+            raise ValueError(str(error)) from None
         return renderer.reply
 
     def undo(self) -> None:
@@ -127,10 +153,6 @@ class Conversation:
     @property
     def transcript(self) -> str:
         return self._session.transcript()
-
-
-_DEFAULTS = {**{name: getattr(SampleConfig(), name) for name in ("temperature", "max_chars", "top_k", "top_p",
-                                                                  "min_p")}, "stop": None, "random_seed": None}
 
 
 def load(checkpoint: str | Path | None = None, runtime: str = "auto") -> Model:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from charbot.version import __version__
 from charbot.config import ModelConfig, SampleConfig, TrainConfig, flagged
@@ -21,6 +22,8 @@ EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
+    commands: tuple[str, ...] = ()  # the subcommands (build_parser sets them)
+
     def error(self, message):  # one line, not argparse's usage block
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         raise SystemExit(EXIT_USAGE)
@@ -107,7 +110,7 @@ def _add_runtime(parser) -> None:
                              "memory); tf runs the TensorFlow engine; auto is litert where installed (default)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     parser = _Parser(prog="charbot", description="Chat with a character-level LSTM, generate text, train your own.")
     parser.add_argument("--version", action="version", version=f"charbot {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -137,7 +140,7 @@ def _add_generate(sub) -> None:
     generate.set_defaults(run=_run_generate)
 
 
-_KINDS = {"positive": {"type": _positive_int}, "count": {"type": _count}, "fraction": {"type": _fraction},
+_KINDS: dict[str, dict[str, Any]] = {"positive": {"type": _positive_int}, "count": {"type": _count}, "fraction": {"type": _fraction},
           "number": {"type": _positive_float}, "count_number": {"type": _count_float}, "whole": {"type": int},
           "switch": {"action": "store_true"}, "precision": {"choices": PRECISIONS}}
 

@@ -8,10 +8,22 @@ continued from llm's log) is read again from its turns. It calls the same engine
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import llm
 from pydantic import Field, field_validator, model_validator
+
+if TYPE_CHECKING:  # llm loads its plugins at start-up: the engines come only with a model
+    from charbot.generate.base import Engine
+
+
+def _described(field: str) -> str:
+    """The settings table's description of `field`, with its default: the one place both are written."""
+    from charbot.config import SampleConfig
+    from charbot.generate.settings import SETTINGS
+
+    row = next(row for row in SETTINGS if row.field == field)
+    return f"{row.description} (default {row.show(getattr(SampleConfig(), field))})"
 
 
 @llm.hookimpl
@@ -24,13 +36,16 @@ class Charbot(llm.Model):
     can_stream = True
 
     class Options(llm.Options):
-        temperature: Optional[float] = Field(default=None, description="0 = greedy (default 0.6)")
-        max_chars: Optional[int] = Field(default=None, description="length limit (default 500)")
-        top_k: Optional[int] = Field(default=None, description="sample from the K most likely characters")
-        top_p: Optional[float] = Field(default=None, description="nucleus sampling")
-        min_p: Optional[float] = Field(default=None, description="drop characters below P x the best")
-        random_seed: Optional[int] = Field(default=None, description="reproducible text")
-        stop: Optional[str] = Field(default=None, description="end the reply after this text (\\n for newline)")
+        temperature: Optional[float] = Field(default=None, description=_described("temperature"))
+        max_chars: Optional[int] = Field(default=None, description=_described("max_chars"))
+        top_k: Optional[int] = Field(default=None, description=_described("top_k"))
+        top_p: Optional[float] = Field(default=None, description=_described("top_p"))
+        min_p: Optional[float] = Field(default=None, description=_described("min_p"))
+        random_seed: Optional[int] = Field(default=None, description=_described("seed"))
+        stop: Optional[str] = Field(default=None, description=_described("stop"))
+        form: Optional[str] = Field(default=None, description=_described("form"))
+        acrostic: Optional[str] = Field(default=None, description=_described("acrostic"))
+        rhyme: Optional[bool] = Field(default=None, description=_described("rhyme"))
         checkpoint: Optional[str] = Field(default=None, description="checkpoint folder, run folder or shipped name")
         runtime: Optional[str] = Field(default=None, description="litert (default) or tf")
 
@@ -46,20 +61,19 @@ class Charbot(llm.Model):
 
         def settings(self):
             from charbot.errors import CharbotError
-            from charbot.generate.settings import checked
+            from charbot.generate.settings import SETTINGS, checked
 
-            given = {"temperature": self.temperature, "max_chars": self.max_chars, "top_k": self.top_k,
-                     "top_p": self.top_p, "min_p": self.min_p, "seed": self.random_seed}
+            given = {row.field: getattr(self, "random_seed" if row.field == "seed" else row.field) for row in SETTINGS}
             try:
-                return checked(stop=self.stop, **{k: v for k, v in given.items() if v is not None})
+                return checked(**{name: value for name, value in given.items() if value is not None})
             except CharbotError as error:
                 raise ValueError(str(error)) from None
 
     def __init__(self):
-        self._engines: dict = {}  # (checkpoint, runtime) options -> Engine, loaded on first use
+        self._engines: dict[tuple, Engine] = {}  # (checkpoint, runtime) options -> engine, loaded on first use
         self._states: dict = {}  # conversation id -> (responses so far, GenState after the last reply)
 
-    def _engine(self, checkpoint: str | None, runtime: str | None):
+    def _engine(self, checkpoint: str | None, runtime: str | None) -> "Engine":
         key = (checkpoint, runtime)
         if key not in self._engines:
             from charbot.generate.loading import load_engine
@@ -68,14 +82,20 @@ class Charbot(llm.Model):
         return self._engines[key]
 
     def execute(self, prompt, stream, response, conversation):
-        from charbot.generate.state import new_seed
+        from charbot.errors import CharbotError
+        from charbot.generate.forms import constraint_for
+        from charbot.generate.state import seed_or_new
 
         options = prompt.options
         engine = self._engine(options.checkpoint, options.runtime)
+        settings = options.settings()
+        try:
+            constraint = constraint_for(settings, engine.vocab, prompt.prompt or "")
+        except CharbotError as error:
+            raise llm.ModelError(str(error)) from None
         state = self._history(engine, conversation)
         state, _ = engine.prime(state, prompt.prompt or "")
-        settings = options.settings()
-        reply = engine.stream(state, settings, settings.seed if settings.seed is not None else new_seed())
+        reply = engine.stream(state, settings, seed_or_new(settings.seed), constraint)
         for token in reply:
             yield token.text
         if conversation is not None:

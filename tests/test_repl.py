@@ -234,12 +234,12 @@ def test_dialogue_toolbar_and_bad_names():
 
 def test_dialogue_with_a_tiny_real_model(tiny_checkpoint):
     from charbot.generate.loading import load_engine
-    from charbot.generate.render import Renderer
+    from charbot.generate.render import TerminalRenderer
     from charbot.chat.session import Session
 
     engine, _ = load_engine(tiny_checkpoint)
     session = Session(engine, "tiny", settings=SampleConfig(max_chars=300), speaker="WREN", addressee="ASHER")
-    turn = session.say("What news from shore?", Renderer(Console(file=io.StringIO())), seed=3)
+    turn = session.say("What news from shore?", TerminalRenderer(Console(file=io.StringIO())), seed=3)
     assert turn.seed_text == "WREN:\nWhat news from shore?\n\nASHER:\n"
     assert turn.stopped_by == "stop" and turn.reply.endswith("\n\n") and "\n\n" not in turn.reply[:-2]
 

@@ -11,7 +11,7 @@ from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.system.runlock import LOCK_NAME
 from charbot.training.loop import train
-from charbot.training.reporting import Silent
+from charbot.training.reporting import Reporter
 
 TINY = ["--epochs", "50", "--batch-size", "4", "--seq-len", "16", "--rnn-units", "16", "--num-layers", "1",
         "--embedding-dim", "8", "--patience", "50"]
@@ -68,7 +68,7 @@ def test_a_lock_held_on_another_host_names_the_file(tmp_path, play_file):
            f"{out / LOCK_NAME}" in done.stderr
 
 
-class _Notes(Silent):
+class _Notes(Reporter):
     def __init__(self, notes):
         self.notes = notes
 

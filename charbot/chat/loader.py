@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from charbot.errors import CharbotError
+from charbot.generate.base import Engine
 
 
 class ModelLoader:
@@ -20,7 +21,7 @@ class ModelLoader:
         self.runtime = runtime
         self.notes: list[str] = []  # one-line notes from loading (an export on first use), shown by the chat
         self.ready = threading.Event()
-        self.engine = None
+        self.engine: Engine | None = None
         self.checkpoint = None
         self.error: str | None = None
         self._closing = threading.Event()
@@ -50,7 +51,7 @@ class ModelLoader:
             self._later = later
 
     def _warm_rest(self) -> None:
-        if not self._closing.wait(3.0):
+        if not self._closing.wait(3.0) and self.engine is not None:
             self.engine.warm_up_rest(self._closing)
 
     def close(self) -> None:

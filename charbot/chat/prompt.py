@@ -5,8 +5,10 @@ No chat logic lives here; `repl` puts these together into a prompt-toolkit sessi
 
 from __future__ import annotations
 
+import os
+
 from prompt_toolkit.completion import Completer, Completion
-from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 
 from charbot.chat import commands
@@ -40,11 +42,11 @@ class SafeFileHistory(FileHistory):
         try:
             super().store_string(string)
         except OSError as error:
-            self.on_error(f"history is not saved ({self.filename}: {error.strerror}); carrying on without it")
+            self.on_error(f"history is not saved ({os.fsdecode(self.filename)}: {error.strerror}); carrying on without it")
 
 
-def make_history(warn) -> object:
-    warned = []
+def make_history(warn) -> History:
+    warned: list[str] = []
 
     def warn_once(message: str) -> None:
         if not warned:

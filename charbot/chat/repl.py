@@ -21,7 +21,8 @@ from charbot.chat import saved as sessions
 from charbot.chat import toolbar
 from charbot.config import SampleConfig
 from charbot.errors import CharbotError
-from charbot.generate.render import Renderer, count
+from charbot.system.runlock import PidLock
+from charbot.generate.render import TerminalRenderer, count
 from charbot.chat.loader import ModelLoader
 from charbot.chat.prompt import CommandCompleter, key_bindings, make_history
 from charbot.chat.session import Session
@@ -36,14 +37,14 @@ class Chat:
         """Args:
             given: settings given on the command line; they win over those of a session loaded."""
         self.console = console
-        self.renderer = Renderer(console)
+        self.renderer = TerminalRenderer(console)
         self.loader = loader
         self.settings = settings
         self._session: Session | None = None
         self.checkpoint = None
         self.session_name = session_name  # saved after every line when set (--session, /save, /load)
         self.given = given or {}
-        self.lock = None  # held for session_name, so that one chat at a time saves it
+        self.lock: PidLock | None = None  # held for session_name, so that one chat at a time saves it
 
     @property
     def session(self) -> Session:
@@ -228,7 +229,7 @@ def _interactive(chat: Chat) -> int:
     console = chat.console
     console.print("[bold]charbot[/] · type a line and the model continues it · [dim]/help for commands, "
                   "Ctrl-D to quit[/]", highlight=False)
-    prompt_session = PromptSession(
+    prompt_session: PromptSession[str] = PromptSession(
         history=make_history(chat.renderer.warn), bottom_toolbar=chat.toolbar, completer=CommandCompleter(),
         complete_while_typing=True, key_bindings=key_bindings(), refresh_interval=0.5, erase_when_done=True,
     )

@@ -18,6 +18,7 @@ import io
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from charbot.errors import CharbotError
 from charbot.generate.state import state_arrays, state_from
 from charbot.system.runlock import PidLock
 from charbot.system.resources import data_dir, write_atomically
+
+if TYPE_CHECKING:
+    from charbot.chat.session import Session
 
 FORMAT = 1
 
@@ -60,7 +64,7 @@ def save(session, checkpoint, name: str) -> Path:
         for which in ("before", "after_seed", "after"):
             arrays.update(state_arrays(f"turn{i}/{which}", getattr(turn, which)))
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types the first keyword only
     data = buffer.getvalue()
     settings = dataclasses.asdict(session.settings)
     document = {
@@ -104,7 +108,7 @@ def read(name: str) -> tuple[dict, dict | None]:
     return document, arrays
 
 
-def restore(document: dict, arrays: dict | None, engine, checkpoint, make_session) -> tuple[object, str | None]:
+def restore(document: dict, arrays: dict | None, engine, checkpoint, make_session) -> tuple[Session, str | None]:
     """(a Session rebuilt from a saved one, a note to show or None)."""
     settings = dict(document["settings"], stop=tuple(document["settings"]["stop"]))
     session = make_session(SampleConfig(**settings))

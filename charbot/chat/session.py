@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from charbot.config import SampleConfig
 from charbot.errors import CharbotError
-from charbot.generate.base import Engine
+from charbot.generate.base import Engine, Renderer
+from charbot.generate.state import GenState
 
 
 @dataclass
 class Turn:
     seed_text: str
     reply: str
-    before: object  # GenState before the user's seed
-    after_seed: object  # GenState after the seed, where the reply started
-    after: object  # GenState after the reply (as far as it was shown)
+    before: GenState  # before the user's seed
+    after_seed: GenState  # after the seed, where the reply started
+    after: GenState  # after the reply (as far as it was shown)
     seed: int
     stopped_by: str
 
@@ -36,7 +38,7 @@ class Session:
     heat: bool = False
     turns: list[Turn] = field(default_factory=list)
     last_speed: float = 0.0  # characters per second of the last reply
-    state: object = None
+    state: Any = None  # the GenState now: a fresh one unless given
     speaker: str | None = None  # dialogue mode (/as): each line the user types is a speech of this speaker
     addressee: str | None = None  # /to: the model answers as this speaker (else as whoever it chooses)
 
@@ -49,18 +51,18 @@ class Session:
         return self.state.chars
 
     def next_seed(self) -> int:
-        from charbot.generate.state import new_seed
+        from charbot.generate.state import seed_or_new
 
-        return self.settings.seed if self.settings.seed is not None else new_seed()
+        return seed_or_new(self.settings.seed)
 
-    def say(self, line: str, renderer, seed: int | None = None) -> Turn:
+    def say(self, line: str, renderer: Renderer, seed: int | None = None) -> Turn:
         """A line the user typed: a plain seed, or in dialogue mode a speech in the corpus layout."""
         if self.speaker is None or not line:
             return self.reply(line, renderer, seed)
         fed = f"{self.speaker}:\n{line}\n\n" + (f"{self.addressee}:\n" if self.addressee else "")
         return self.reply(fed, renderer, seed, stop=("\n\n",))  # the reply is one speech
 
-    def reply(self, seed_text: str, renderer, seed: int | None = None, stop: tuple | None = None) -> Turn:
+    def reply(self, seed_text: str, renderer: Renderer, seed: int | None = None, stop: tuple | None = None) -> Turn:
         """Feed `seed_text`, stream a reply to `renderer`, remember the turn. Ctrl-C ends it early."""
         from charbot.generate.state import PRIME_TAIL
 
@@ -76,7 +78,7 @@ class Session:
             renderer.warn(f"skipped characters the model does not know: {describe_chars(skipped)}")
         return self._stream(seed_text, before, after_seed, renderer, seed, stop)
 
-    def regenerate(self, renderer) -> Turn:
+    def regenerate(self, renderer: Renderer) -> Turn:
         """Sample the last reply again, from the same starting state, with a fresh seed."""
         if not self.turns:
             raise CharbotError("nothing to regenerate yet: type a line first")
@@ -96,7 +98,8 @@ class Session:
         self.state = self.engine.fresh_state()
         self.turns.clear()
 
-    def _stream(self, seed_text, before, after_seed, renderer, seed, stop=None) -> Turn:
+    def _stream(self, seed_text: str, before: GenState, after_seed: GenState, renderer: Renderer, seed: int | None,
+                stop: tuple | None = None) -> Turn:
         from charbot.generate.forms import constraint_for
 
         settings = self.settings if stop is None else self.settings.replace(stop=stop)

@@ -41,7 +41,7 @@ def fit(fields: list[Field], width: int) -> list[Field]:
         long = [i for i, f in enumerate(kept) if f.short is not None and f.short != f.text]
         if long:
             i = max(long, key=lambda i: len(kept[i].text))
-            kept[i] = Field(kept[i].short, kept[i].priority, None, kept[i].bold)
+            kept[i] = Field(kept[i].short or "", kept[i].priority, None, kept[i].bold)
             continue
         kept.pop()
     return kept

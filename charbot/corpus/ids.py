@@ -109,12 +109,12 @@ def _blocks(paths: list[Path], end_with_newline: bool, progress: Progress | None
 
 def scan(paths: list[Path], end_with_newline: bool = False, progress: Progress | None = None) -> Scan:
     """sha256, length and alphabet of the text of `paths` read in order, in one streaming pass."""
-    whole, seen, extra = hashlib.sha256(), np.zeros(65536, dtype=bool), set()
+    whole, seen, extra = hashlib.sha256(), np.zeros(65536, dtype=bool), set[int]()
     result = Scan()
-    per_file, current = None, None
+    per_file, current = hashlib.sha256(), None
     for path, text, block, own in _blocks(paths, end_with_newline, progress, "scanning"):
         if path != current:
-            if per_file is not None:
+            if current is not None:
                 result.files.append({"name": str(current), "bytes": current.stat().st_size,
                                      "sha256": per_file.hexdigest()})
             per_file, current = hashlib.sha256(), path
@@ -130,10 +130,10 @@ def scan(paths: list[Path], end_with_newline: bool = False, progress: Progress |
         seen[points[low]] = True
         if not low.all():
             extra.update(int(p) for p in np.unique(points[~low]))
-    if per_file is not None:
+    if current is not None:
         result.files.append({"name": str(current), "bytes": current.stat().st_size, "sha256": per_file.hexdigest()})
-    points = [int(p) for p in np.flatnonzero(seen)] + sorted(extra)
-    result.sha256, result.alphabet = whole.hexdigest(), "".join(chr(p) for p in points)
+    code_points = [int(p) for p in np.flatnonzero(seen)] + sorted(extra)
+    result.sha256, result.alphabet = whole.hexdigest(), "".join(chr(p) for p in code_points)
     return result
 
 

@@ -43,9 +43,10 @@ class Constraint(Protocol):
 class Stream(Protocol):
     """Iterate for `Token`s; `state` always matches the tokens yielded so far."""
 
-    text: str
     stopped_by: str  # "stop", "length" or "interrupted"
 
+    @property
+    def text(self) -> str: ...
     @property
     def state(self) -> GenState: ...
     def __iter__(self) -> Iterator[Token]: ...

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from charbot.errors import CharbotError
 from charbot.generate.forms import constraint_for
-from charbot.generate.render import Renderer
+from charbot.generate.render import TerminalRenderer
 from charbot.generate.settings import settings_from_args
 from charbot.model.vocab import describe_chars
 
@@ -33,12 +33,12 @@ def run_generate(args) -> int:
     seed_text = _stdin_text() if args.seed_text == "-" else args.seed_text
     settings = settings_from_args(args)
     from charbot.generate.loading import load_engine
-    from charbot.generate.state import new_seed
+    from charbot.generate.state import seed_or_new
 
     errors = Console(stderr=True)
     note = lambda text: errors.print(text, style="dim", markup=False, highlight=False)  # noqa: E731
     engine, _ = load_engine(path, args.runtime, note)
-    seed = settings.seed if settings.seed is not None else new_seed()
+    seed = seed_or_new(settings.seed)
     state, skipped = engine.start(seed_text)
     if skipped:
         errors.print(f"warning: skipped characters the model does not know: {describe_chars(skipped)}",
@@ -46,7 +46,7 @@ def run_generate(args) -> int:
     errors.print(f"seed {seed}", style="dim", highlight=False)
     constraint = lambda: constraint_for(settings, engine.vocab, seed_text)  # noqa: E731  (one for each sample)
     constraint()  # a seed that breaks the form is refused before anything is printed
-    renderer = Renderer(Console())
+    renderer = TerminalRenderer(Console())
     if args.samples > 1:
         for i, text in enumerate(engine.sample(state, settings, seed, args.samples, constraint), start=1):
             renderer.note(f"── sample {i} of {args.samples} ──")

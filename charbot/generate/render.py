@@ -48,7 +48,9 @@ def print_heat(console: Console, text: str, vocab, losses) -> None:
     console.print(out, highlight=False)
 
 
-class Renderer:
+class TerminalRenderer:
+    """A `base.Renderer` for the terminal (or a pipe): seeds bold, replies in colour or heat, notes dim."""
+
     def __init__(self, console: Console, heat: bool = False):
         self.console = console
         self.heat = heat
@@ -59,7 +61,7 @@ class Renderer:
 
     def _write(self, text: str, style: Style | None) -> None:
         if self.styled and style is not None:
-            text = style.render(text, color_system=self.console.color_system)
+            text = style.render(text, color_system=self.console.color_system)  # type: ignore[arg-type]  # rich maps the name
         # Straight to the file, not console.print: a reply arrives a character at a time and must show
         # at once, unwrapped, with `[` and the like never read as markup.
         self.console.file.write(text)

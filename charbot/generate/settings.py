@@ -124,9 +124,9 @@ def parse_acrostic(text: str) -> str:
 
 def parse_switch(text: str) -> bool:
     value = text.strip().lower()
-    if value not in ("on", "off"):
+    if value not in ("on", "off", "true", "false"):  # true/false: the API's and llm's booleans, as text
         raise CharbotError(f"rhyme must be on or off, not {text!r}")
-    return value == "on"
+    return value in ("on", "true")
 
 
 def show_stop(stop: tuple[str, ...]) -> str:
@@ -209,7 +209,7 @@ def given_settings(args) -> dict:
     return {s.field: getattr(args, s.field) for s in SETTINGS if s.field in getattr(args, "given", ())}
 
 
-def overridden(settings, given: dict) -> tuple[object, str]:
+def overridden(settings: SampleConfig, given: dict) -> tuple[SampleConfig, str]:
     """(`settings` with the `given` ones put in, a note naming each one that changed, or "")."""
     changed = [s for s in SETTINGS if s.field in given and getattr(settings, s.field) != given[s.field]]
     note = "; ".join(f"{s.flag} {s.show(given[s.field])} overrides the session's {s.name} "

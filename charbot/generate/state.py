@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ PRIME_TAIL = 8192
 @dataclass(frozen=True)
 class GenState:
     layers: tuple  # ((h, c), ...) each [batch, rnn_units] float32
-    logits: object  # [batch, vocab] float32: the next character's logits
+    logits: Any  # [batch, vocab] float32: the next character's logits (NumPy or TensorFlow)
     chars: int = 0  # characters fed since the last reset (the model's "memory" size)
 
     @property
@@ -46,6 +47,11 @@ class Token:
 
 def new_seed() -> int:
     return random.SystemRandom().randrange(1, 2**31 - 1)
+
+
+def seed_or_new(seed: int | None) -> int:
+    """The seed asked for, or a fresh one where none was (None)."""
+    return seed if seed is not None else new_seed()
 
 
 def state_arrays(prefix: str, state: GenState) -> dict[str, np.ndarray]:

@@ -44,9 +44,9 @@ def score(model, vocab, text: str, streams: int = STREAMS) -> Score:
         return Score(0, encoded.skipped, time.perf_counter() - started, 0, np.zeros(0, np.float32))
     streams = max(1, min(streams, count // WINDOW or 1))
     length = math.ceil(count / streams / WINDOW) * WINDOW  # each stream, padded to whole windows
-    inputs, targets = (np.zeros(streams * length, np.int32) for _ in range(2))
-    inputs[:count], targets[:count] = ids[:-1], ids[1:]
-    inputs, targets = inputs.reshape(streams, length), targets.reshape(streams, length)
+    flat_inputs, flat_targets = (np.zeros(streams * length, np.int32) for _ in range(2))
+    flat_inputs[:count], flat_targets[:count] = ids[:-1], ids[1:]
+    inputs, targets = flat_inputs.reshape(streams, length), flat_targets.reshape(streams, length)
 
     @tf.function(reduce_retracing=True, autograph=False)  # no tensor-dependent Python control flow
     def window_losses(x, y, states):

@@ -94,9 +94,8 @@ class PidLock:
         except (OSError, ValueError):
             pass
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> None:
         self.release()
-        return False
 
 
 def run_lock(out: Path, note=None) -> PidLock:

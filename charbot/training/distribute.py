@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from charbot.errors import CharbotError
 
@@ -24,7 +25,7 @@ STRATEGIES = ("auto", "one", "mirrored", "multi-worker")
 
 @dataclass
 class Placement:
-    strategy: object  # a tf.distribute.Strategy
+    strategy: Any  # a tf.distribute.Strategy
     name: str  # one | mirrored | multi-worker
     description: str  # for the start of training and metrics.json
     is_chief: bool = True  # whether this process writes checkpoints
@@ -53,7 +54,7 @@ def place(name: str = "auto", cpu_devices: int = 0) -> Placement:
 
     if name not in STRATEGIES:
         raise CharbotError(f"unknown strategy {name!r}: use one of {', '.join(STRATEGIES)}")
-    cluster = _cluster() if name == "multi-worker" else None  # a bad TF_CONFIG is answered before TensorFlow
+    cluster = _cluster() if name == "multi-worker" else ()  # a bad TF_CONFIG is answered before TensorFlow
     load_tensorflow()
     import tensorflow as tf
 

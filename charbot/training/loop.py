@@ -28,7 +28,7 @@ from charbot.system.hardware import machine
 from charbot.training.precision import choose_here as choose_precision
 from charbot.system.runlock import run_lock
 from charbot.training.position import Position, TrainResult, _reason, _StopFlag, check_folder
-from charbot.training.reporting import Reporters, Silent
+from charbot.training.reporting import Reporter, Reporters
 from charbot.training.tensorboard import TensorBoardReporter
 from charbot.corpus.streams import lay_out, split, validation_layout
 from charbot.training.steps import Trainer
@@ -66,7 +66,7 @@ class _Run:
         self.out = out
         self.model_config, train_config, self.vocab, resumed = _start_or_resume(
             corpus, model_config, train_config, out, resume)
-        self.report = reporter = reporter or Silent()
+        self.report = reporter = reporter or Reporter()
         precision, why = choose_precision(train_config.precision)
         self.train_config = train_config = dataclasses.replace(train_config, precision=precision)
         train_ids, val_ids = split(_ids_in(corpus, self.vocab, reporter.on_reading), train_config.val_fraction)
@@ -164,7 +164,7 @@ class _Run:
             if improved:
                 self.save("best", with_position=False)
         self.save("latest", with_position=True)
-        self.report.on_epoch_end(record, improved, self.trainer.model, self.vocab, self.position.epoch * self.windows)
+        self.report.on_epoch_end(record, improved, self.position.epoch * self.windows)
 
     def _validate(self, chars_per_second: float) -> tuple[dict, bool]:
         """(the epoch's record, whether it improved on the best); the position moves to the next epoch."""

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from charbot.training.reporting import Silent
+from charbot.training.reporting import Reporter
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -26,7 +26,7 @@ def sparkline(values: list[float]) -> str:
     return "".join(SPARK[min(len(SPARK) - 1, int((v - low) / span * (len(SPARK) - 1) + 0.5))] for v in values)
 
 
-class RichReporter(Silent):
+class RichReporter(Reporter):
     def __init__(self, console: Console | None = None):
         self.console = console or Console(soft_wrap=True)  # long lines stay whole in logs
         self.progress: Progress | None = None
@@ -93,7 +93,7 @@ class RichReporter(Silent):
         self.console.print(f"stopped at epoch {epoch}, window {window}; saved {escape(str(path))} "
                            f"(continue with --resume)", highlight=False)
 
-    def on_epoch_end(self, record, improved, model, vocab, step):
+    def on_epoch_end(self, record, improved, step):
         self._stop_bar()
         mark = " [green]best[/]" if improved else ""
         train_loss = record["train_loss"]

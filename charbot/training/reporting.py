@@ -1,34 +1,20 @@
-"""The training reporter seam: the events a run reports, and one class that sends them to several reporters.
+"""The training reporter seam: one base class whose events do nothing, and one that sends them to several.
 
-A reporter is anything with the eight `on_*` methods of `Reporter`; `Silent` does nothing for each and is
-the base the others start from. The terminal display (`progress.RichReporter`) and TensorBoard
-(`tensorboard.TensorBoardReporter`) are two reporters among others. This module draws nothing and
-writes nothing.
+A reporter derives from `Reporter` and overrides the events it wants, as a Keras `Callback` does. The
+terminal display (`progress.RichReporter`) and TensorBoard (`tensorboard.TensorBoardReporter`) are two
+reporters among others. This module draws nothing and writes nothing.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
 
-
-class Reporter(Protocol):
-    def on_start(self, model_config, train_config, windows, info, corpus, epoch, window) -> None: ...
-    def on_reading(self, what, done, total) -> None: ...  # the corpus being read or encoded
-    def on_note(self, text) -> None: ...
-    def on_epoch_start(self, epoch, window) -> None: ...
-    def on_window(self, window, loss, chars_per_second, step) -> None: ...  # step: windows since the start
-    def on_epoch_end(self, record, improved, model, vocab, step) -> None: ...
-    def on_interrupted(self, path, epoch, window) -> None: ...
-    def on_end(self, result, out) -> None: ...
-
-
-class Silent:
-    """A reporter that reports nothing; subclass it and override the events you want."""
+class Reporter:
+    """The events of a run, each doing nothing here."""
 
     def on_start(self, model_config, train_config, windows, info, corpus, epoch, window) -> None:
         pass
 
-    def on_reading(self, what, done, total) -> None:
+    def on_reading(self, what, done, total) -> None:  # the corpus being read or encoded
         pass
 
     def on_note(self, text) -> None:
@@ -37,10 +23,10 @@ class Silent:
     def on_epoch_start(self, epoch, window) -> None:
         pass
 
-    def on_window(self, window, loss, chars_per_second, step) -> None:
+    def on_window(self, window, loss, chars_per_second, step) -> None:  # step: windows since the start
         pass
 
-    def on_epoch_end(self, record, improved, model, vocab, step) -> None:
+    def on_epoch_end(self, record, improved, step) -> None:
         pass
 
     def on_interrupted(self, path, epoch, window) -> None:
@@ -50,10 +36,10 @@ class Silent:
         pass
 
 
-class Reporters(Silent):
+class Reporters(Reporter):
     """Each event sent to every reporter, in order."""
 
-    def __init__(self, *reporters: Reporter):
+    def __init__(self, *reporters: Reporter | None):
         self.reporters = [reporter for reporter in reporters if reporter is not None]
 
     def _each(self, event: str, *args) -> None:

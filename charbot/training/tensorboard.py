@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from charbot.training.reporting import Silent
+from charbot.training.reporting import Reporter
 
 
 def _metadata(plugin: str):
@@ -29,7 +29,7 @@ EPOCH_SCALARS = {"epoch/train_loss": "train_loss", "epoch/val_loss": "val_loss",
                  "epoch/learning_rate": "learning_rate", "epoch/chars_per_second": "chars_per_second"}
 
 
-class TensorBoardReporter(Silent):
+class TensorBoardReporter(Reporter):
     """A reporter that writes the run's losses and samples as TensorBoard summaries."""
 
     def __init__(self, folder: Path, every: int = 10):
@@ -48,7 +48,7 @@ class TensorBoardReporter(Silent):
             with self.writer.as_default():
                 self._scalar("train/loss", loss, step)
 
-    def on_epoch_end(self, record, improved, model, vocab, step) -> None:
+    def on_epoch_end(self, record, improved, step) -> None:
         with self.writer.as_default():
             for tag, key in EPOCH_SCALARS.items():
                 if record.get(key) is not None:  # no training loss for an epoch cut off at once
