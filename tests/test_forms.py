@@ -125,9 +125,9 @@ def test_a_poem_goes_on_from_a_typed_title_or_first_row(engines):
 def test_the_same_seed_gives_the_same_poem_and_the_runtimes_both_obey(engines):
     settings = SampleConfig(form="七绝", acrostic="春夏秋冬", rhyme=True, temperature=0.8, stop=())
     for engine in engines.values():
-        first = write_poem(engine, settings, 11)[0]
+        first, _, constraint = write_poem(engine, settings, 11)
         assert first == write_poem(engine, settings, 11)[0]
-        assert poem_errors(first, "七绝", "春夏秋冬", True) == []
+        assert poem_errors(first, "七绝", "春夏秋冬", constraint.fallbacks == 0) == []
 
 
 @pytest.mark.parametrize("settings,prefix,message", [
@@ -177,3 +177,10 @@ def test_tfp_and_numpy_samplers_never_leave_the_mask():
     tfp_drawn = {int(next_ids(tf.constant(logits), settings_tensors(settings), tf.constant([1, i]),
                               tf.constant(allowed[None]))[0]) for i in range(100)}
     assert drawn <= {3, 17, 29} and tfp_drawn <= {3, 17, 29} and len(drawn) > 1
+
+
+def test_a_typed_title_is_whole_and_a_refusal_names_what_was_expected(engines):
+    text, _, _ = write_poem(engines["litert"], SampleConfig(form="五绝", stop=(), temperature=1.0), 9, "春江")
+    assert text.startswith("\n") and poem_errors(text, "五绝", "", False, "春江") == []
+    with pytest.raises(CharbotError, match="at character 1 \\('明'\\): expected '春'"):
+        constraint_for(SampleConfig(acrostic="春夏"), VOCAB, "明月照高楼，")

@@ -50,3 +50,13 @@ def test_fit_drops_by_priority_then_shortens_then_drops_from_the_end():
     assert [f.text for f in fit(fields, 15)] == ["name", "temp 0.6"]
     assert [f.text for f in fit(fields, 6)] == ["name"]
     assert fit(fields, 2) == []
+
+
+def test_chinese_fields_are_measured_in_columns():
+    from prompt_toolkit.utils import get_cwidth
+
+    fields = [Field("tang"), Field("temp 0.6"), Field("form 七绝", 1), Field("藏头 春夏秋冬", 1), Field("rhyme on", 2)]
+    for width in (20, 40, 60):
+        text = " · ".join(f.text for f in fit(fields, width))
+        assert get_cwidth(text) <= width
+    assert [f.text for f in fit(fields, 44)] == ["tang", "temp 0.6", "form 七绝", "藏头 春夏秋冬"]  # 43 columns, 33 characters

@@ -129,11 +129,6 @@ class Chat:
         return toolbar.render(toolbar_fields(session), width or toolbar.terminal_width())
 
 
-# How long each setting stays on a narrow toolbar: temperature and length with the model, then the rest.
-_SETTING_PRIORITY = {"temperature": toolbar.FIRST, "max_chars": toolbar.FIRST, "top_k": 1, "top_p": 1, "min_p": 1,
-                     "seed": 2, "stop": 3}
-
-
 def toolbar_fields(session) -> list[toolbar.Field]:
     """The session's toolbar fields in order, each with its priority (see `charbot.chat.toolbar`)."""
     name = session.model_name
@@ -141,7 +136,7 @@ def toolbar_fields(session) -> list[toolbar.Field]:
     if session.speaker:
         to = session.addressee or "anyone"
         fields.append(toolbar.Field(f"{session.speaker} → {to}", short=f"{session.speaker}→{to}"))
-    fields += [toolbar.Field(text, _SETTING_PRIORITY[field]) for field, text in show_settings(session.settings)]
+    fields += [toolbar.Field(text, priority) for text, priority in show_settings(session.settings)]
     fields.append(toolbar.Field(f"memory {session.memory_chars:,}", 3, short=f"mem {session.memory_chars:,}"))
     if session.last_speed:
         fields.append(toolbar.Field(f"{session.last_speed:,.0f} ch/s", 4))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from prompt_toolkit.formatted_text import HTML
 from prompt_toolkit.formatted_text.html import html_escape as escape
+from prompt_toolkit.utils import get_cwidth
 
 SEPARATOR = " · "
 FIRST = 0  # the priority of what is kept longest
@@ -26,7 +27,8 @@ class Field:
 
 
 def _width(fields: list[Field]) -> int:
-    return len(SEPARATOR.join(f.text for f in fields))
+    """Columns, not characters: a Chinese character takes two."""
+    return get_cwidth(SEPARATOR.join(f.text for f in fields))
 
 
 def fit(fields: list[Field], width: int) -> list[Field]:

@@ -15,7 +15,8 @@ no likely character at that step (less than `RHYME_FALLBACK` of the probability)
 goes, and `fallbacks` counts it.
 
 The seed text (a title, or the first rows) is read through the same rules, so a poem goes on from
-whatever the user typed; a seed that breaks the form is refused in one line. No TensorFlow here.
+whatever the user typed; a typed title is taken as whole (the rows follow it), and a seed that breaks the
+form is refused in one line. No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class PoemConstraint:
         self.phase, self.title = "title", 0  # title, line, row_end (after 。), between (rows), end
         self.line, self.pos = 0, 0  # the line being written (from 0) and its characters so far
         self.finished = False
+        self.title_typed = False  # set by `after`: the title came whole from the seed
         self.rhymes: list[str] = []  # the characters that end lines 2, 4, 6, ...
         self.fallbacks = 0
         self._rhyme_masks: dict[frozenset, np.ndarray] = {}
@@ -84,6 +86,7 @@ class PoemConstraint:
             self.advance(char)
         if self.finished:
             raise CharbotError("the seed is a whole poem already: type a title or its first rows")
+        self.title_typed = self.phase == "title" and self.title > 0  # a typed title is whole: the poem follows
         return self
 
     def _only(self, chars: str) -> np.ndarray:
@@ -96,7 +99,8 @@ class PoemConstraint:
         if self.phase == "title":
             if self.title == 0:
                 return self.han
-            return self._only("\n") if self.title >= TITLE_MAX else self.han | self._only("\n")
+            done = self.title_typed or self.title >= TITLE_MAX
+            return self._only("\n") if done else self.han | self._only("\n")
         if self.phase == "row_end":
             return self._only("\n")
         if self.phase == "between":  # a row has ended: the next row, or the poem's end
@@ -170,5 +174,5 @@ class PoemConstraint:
         """What may come next, in words, for an error about a seed."""
         allowed = self.allowed(None)
         if allowed.sum() <= 3:
-            return "expected " + " or ".join(repr(c) for c in np.array(list(self.vocab.chars))[allowed])
+            return "expected " + " or ".join(repr(self.vocab.chars[i]) for i in np.flatnonzero(allowed))
         return "expected a Chinese character"

@@ -3,7 +3,7 @@
 Why the 十三辙 and not the finals themselves: 光 (uang), 霜 (uang) and 乡 (iang) rhyme in 静夜思, and
 only a grouping says so. The classical 平水韵 would be truer to Tang poems, but no well-kept package
 ships its table; the modern groups are what a reader today hears as a rhyme. A character with several
-readings (行: xing, hang) belongs to every group of its readings.
+readings is read in its most common one (pypinyin's first): 身 rhymes as shen, never as the juan of 身毒.
 
 This module reads characters; it knows nothing of models or poems and imports no TensorFlow.
 """
@@ -43,8 +43,8 @@ def _pinyin():
 
 @lru_cache(maxsize=None)
 def groups_of(char: str) -> frozenset[str]:
-    """The rhyme groups of one character's readings (empty for a character pypinyin cannot read)."""
+    """The rhyme group of a character's most common reading, as a set (empty where pypinyin cannot read it)."""
     pinyin, style = _pinyin()
-    readings = pinyin(char, style=style.FINALS, heteronym=True, strict=True, errors="ignore")
-    finals = readings[0] if readings else []
-    return frozenset(_GROUP_OF_FINAL[final] for final in finals if final in _GROUP_OF_FINAL)
+    readings = pinyin(char, style=style.FINALS, heteronym=False, strict=True, errors="ignore")
+    final = readings[0][0] if readings and readings[0] else ""
+    return frozenset({_GROUP_OF_FINAL[final]}) if final in _GROUP_OF_FINAL else frozenset()

@@ -148,6 +148,7 @@ class Setting:
     show: Callable = str  # value -> text
     always_shown: bool = True  # False: the toolbar shows it only when it is not "off" (it must fit)
     bare: str | None = None  # what the flag means when given with no value (--rhyme is --rhyme on)
+    priority: int = 0  # on a narrow toolbar, higher is dropped sooner (0 stays with the model's name)
 
 
 SETTINGS = (
@@ -155,25 +156,25 @@ SETTINGS = (
             parse_temperature, lambda t: f"{t:g}" + (" (greedy)" if t == 0 else "")),
     Setting("max_chars", "length", "len", "len", "--len", "[N]", "reply length limit in characters", parse_length),
     Setting("top_k", "top-k", "top-k", "topk", "--top-k", "[K|off]", "sample only from the K most likely characters",
-            parse_top_k, lambda k: str(k) if k else "off", always_shown=False),
+            parse_top_k, lambda k: str(k) if k else "off", always_shown=False, priority=1),
     Setting("top_p", "top-p", "top-p", "topp", "--top-p", "[P|off]", "sample only from the smallest set with probability P",
-            parse_top_p, lambda p: f"{p:g}" if p < 1 else "off", always_shown=False),
+            parse_top_p, lambda p: f"{p:g}" if p < 1 else "off", always_shown=False, priority=1),
     Setting("min_p", "min-p", "min-p", "minp", "--min-p", "[P|off]",
             "drop characters less likely than P times the most likely one", parse_min_p,
-            lambda p: f"{p:g}" if p > 0 else "off", always_shown=False),
+            lambda p: f"{p:g}" if p > 0 else "off", always_shown=False, priority=1),
     Setting("seed", "seed", "seed", "seed", "--seed", "[N|random]", "random seed: the same seed gives the same text",
-            parse_seed, lambda s: "random" if s is None else str(s)),
+            parse_seed, lambda s: "random" if s is None else str(s), priority=2),
     Setting("stop", "stop", "stop", "stop", "--stop", "[SEQ|off]", "end replies at SEQ (\\n for newline)", parse_stop,
-            show_stop),
+            show_stop, priority=3),
     Setting("form", "form", "form", "form", "--form", "[五绝|七绝|五律|七律|off]",
             "write poems of this form, exact at every character (wujue, qijue, wulv, qilv)", parse_form,
-            always_shown=False),
+            always_shown=False, priority=1),
     Setting("acrostic", "acrostic", "藏头", "acrostic", "--acrostic", "[PHRASE|off]",
             "each line of a poem starts with the next character of PHRASE", parse_acrostic,
-            lambda a: a or "off", always_shown=False),
+            lambda a: a or "off", always_shown=False, priority=1),
     Setting("rhyme", "rhyme", "rhyme", "rhyme", "--rhyme", "[on|off]",
             "every second line of a poem ends in one rhyme group", parse_switch,
-            lambda r: "on" if r else "off", always_shown=False, bare="on"),
+            lambda r: "on" if r else "off", always_shown=False, bare="on", priority=2),
 )
 
 
@@ -217,7 +218,7 @@ def overridden(settings: SampleConfig, given: dict) -> tuple[SampleConfig, str]:
     return settings.replace(**given), note
 
 
-def show_settings(settings) -> list[tuple[str, str]]:
-    """(field, `label value`) for the settings of a SampleConfig that the toolbar shows."""
+def show_settings(settings) -> list[tuple[str, int]]:
+    """(`label value`, priority) for the settings of a SampleConfig that the toolbar shows."""
     shown = [(s, s.show(getattr(settings, s.field))) for s in SETTINGS]
-    return [(s.field, f"{s.label} {text}") for s, text in shown if s.always_shown or text != "off"]
+    return [(f"{s.label} {text}", s.priority) for s, text in shown if s.always_shown or text != "off"]
