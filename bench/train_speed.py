@@ -30,7 +30,7 @@ PEER = Path(__file__).resolve().parent.parent.parent / "shared" / "peers" / "run
 def charbot_speed(model_config, ids, args, precision: str, xla: bool | None = None) -> float:
     from charbot.config import TrainConfig
     from charbot.corpus.streams import lay_out
-    from charbot.training.steps import Trainer
+    from charbot.training.trainer import Trainer
 
     B, T = args.batch_size, args.seq_len
     trainer = Trainer(model_config, TrainConfig(batch_size=B, seq_len=T), total_steps=10_000, precision=precision,
@@ -130,10 +130,10 @@ def _rows(model_config, ids, args, auto) -> list[tuple[str, float]]:
     import dataclasses
 
     from charbot.system.hardware import cpu_flags, machine
-    from charbot.training.steps import xla_pays
+    from charbot.training.trainer import xla_pays
 
     xla = xla_pays("one", cpu_flags(), bool(machine()["gpus"]), args.rnn_units)
-    print(f"training step: {'XLA-compiled' if xla else 'plain graph'} on this CPU (charbot.training.steps.xla_pays)")
+    print(f"training step: {'XLA-compiled' if xla else 'plain graph'} on this CPU (charbot.training.trainer.xla_pays)")
     rows = [("charbot, float32", charbot_speed(model_config, ids, args, "float32"))]
     rows.append((f"charbot, --precision auto ({auto})", charbot_speed(model_config, ids, args, auto)))
     other = "plain graph" if xla else "XLA-compiled"

@@ -116,6 +116,8 @@ def build_parser() -> _Parser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     for add in (_add_chat, _add_generate, _add_train, _add_corpus, _add_eval, _add_info, _add_export):
         add(sub)
+    for name, command in sub.choices.items():
+        command.set_defaults(run=globals()[f"_run_{name}"])  # each command's runner, defined below
     parser.commands = tuple(sub.choices)  # for `charbot [chat options]`
     return parser
 
@@ -127,7 +129,6 @@ def _add_chat(sub) -> None:
     _add_sampling(chat)
     chat.add_argument("--session", metavar="NAME", default=None,
                       help="resume session NAME if it exists, and save it after every turn")
-    chat.set_defaults(run=_run_chat)
 
 
 def _add_generate(sub) -> None:
@@ -137,7 +138,6 @@ def _add_generate(sub) -> None:
     generate.add_argument("seed_text", metavar="SEED_TEXT", help="text to continue, e.g. 'ROMEO:'; '-' reads it from standard input")
     _add_sampling(generate, stop_default=())
     generate.add_argument("-n", type=_positive_int, default=1, dest="samples", help="number of samples (default 1)")
-    generate.set_defaults(run=_run_generate)
 
 
 _KINDS: dict[str, dict[str, Any]] = {"positive": {"type": _positive_int}, "count": {"type": _count}, "fraction": {"type": _fraction},
@@ -167,7 +167,6 @@ def _add_train(sub) -> None:
                               "auto is mirrored with more than one GPU (default auto)")
     trainer.add_argument("--cpu-devices", type=_positive_int, default=0,
                          help="split the CPU into N logical devices for --strategy mirrored")
-    trainer.set_defaults(run=_run_train)
 
 
 def _add_corpus(sub) -> None:
@@ -185,7 +184,6 @@ def _add_corpus(sub) -> None:
     build.add_argument("name", choices=("tang",))
     build.add_argument("--from", dest="source", type=Path, required=True, metavar="PATH",
                        help="the folder of poet.tang.*.json files, or chinese-poetry-2.0.1.tgz")
-    corpus.set_defaults(run=_run_corpus)
 
 
 def _add_eval(sub) -> None:
@@ -207,7 +205,6 @@ def _add_eval(sub) -> None:
     evaluate.add_argument("--runtime", choices=("tf", "litert"), default="tf",
                           help="tf scores with the TensorFlow model (default); litert scores the checkpoint's "
                                "model.tflite, read as one stream")
-    evaluate.set_defaults(run=_run_eval)
 
 
 def _add_info(sub) -> None:
@@ -216,7 +213,6 @@ def _add_info(sub) -> None:
     info.add_argument("checkpoint", nargs="?", type=Path, default=None,
                       help="checkpoint folder, run folder or shipped model name (default: the shipped model)")
     info.add_argument("--json", action="store_true", help="machine-readable output")
-    info.set_defaults(run=_run_info)
 
 
 def _add_export(sub) -> None:
@@ -229,7 +225,6 @@ def _add_export(sub) -> None:
     export.add_argument("--quantize", choices=("int8", "float32"), default="int8",
                         help="int8: dynamic-range int8 weights, about 4x smaller and faster (default); "
                              "float32 keeps the weights as they are")
-    export.set_defaults(run=_run_export)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,24 +263,24 @@ def _run_train(args) -> int:
 
 
 def _run_corpus(args) -> int:
-    from charbot.examine import run_corpus
+    from charbot.subcommands import run_corpus
 
     return run_corpus(args)
 
 
 def _run_eval(args) -> int:
-    from charbot.examine import run_eval
+    from charbot.subcommands import run_eval
 
     return run_eval(args)
 
 
 def _run_export(args) -> int:
-    from charbot.examine import run_export
+    from charbot.subcommands import run_export
 
     return run_export(args)
 
 
 def _run_info(args) -> int:
-    from charbot.examine import run_info
+    from charbot.subcommands import run_info
 
     return run_info(args)

@@ -72,10 +72,10 @@ def ship_litert(target: Path, val_text: str) -> None:
     """Export model.tflite as int8, unless int8 costs more than INT8_TOLERANCE on the held-out tail."""
     from charbot.generate.loading import load_engine
     from charbot.model import checkpoint, export, network
-    from charbot.model.evaluate import score
+    from charbot.model.evaluate import score_text
 
     model, data = network.load_model(target)
-    reference = score(model, data.vocab, val_text, streams=1).nats  # one stream, as LiteRT reads it
+    reference = score_text(model, data.vocab, val_text, streams=1).nats  # one stream, as LiteRT reads it
     export.export(checkpoint.load(target), "int8")
     int8 = load_engine(target, "litert")[0].loss(val_text)
     print(f"LiteRT int8: {int8:.4f} nats/char against {reference:.4f} for the float32 model, one stream")

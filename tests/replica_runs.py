@@ -40,7 +40,7 @@ def layout_rows(mirrored):
 
 def resume_losing_slots(corpus, out, placement):
     """A real divergence for the tolerance to refuse: a resume that loses Adam's moment estimates."""
-    from charbot.training.steps import Trainer
+    from charbot.training.trainer import Trainer
 
     restore = Trainer.restore
 

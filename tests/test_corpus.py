@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from charbot.corpus import build_shakespeare, load_corpus, manifest_path, sha256_text, shakespeare_from_markdown
+from charbot.corpus import (build_shakespeare, load_corpus, manifest_for, manifest_path, sha256_text,
+                            shakespeare_from_markdown)
 from charbot.corpus.streams import split
 from charbot.errors import CharbotError
 
@@ -59,6 +60,7 @@ def test_shakespeare_build_is_deterministic_and_matches_manifest():
     manifest = json.loads(manifest_path("shakespeare").read_text())
     assert sha256_text(first) == sha256_text(second) == manifest["sha256"]
     assert len(first) == manifest["characters"]
+    assert manifest_for(first) == manifest  # the committed manifest is what the build writes, field by field
     assert first.startswith("THESEUS:\nNow, fair Hippolyta") or first.count("\n\n") > 20000
     assert "**" not in first and "_[" not in first
 

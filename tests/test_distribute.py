@@ -16,7 +16,7 @@ from charbot.model import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
-from charbot.training.steps import Trainer
+from charbot.training.trainer import Trainer
 from charbot.training.loop import train
 
 HERE = Path(__file__).resolve().parent

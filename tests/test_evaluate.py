@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from charbot.model import network
-from charbot.model.evaluate import score, worst_spans
+from charbot.model.evaluate import score_text, worst_spans
 from test_cli import charbot
 
 
@@ -27,7 +27,7 @@ def one_piece(model, vocab, text):
 def test_one_stream_equals_reading_the_text_in_one_piece(tiny, play_file):
     model, data = tiny
     text = play_file.read_text()[:3000]
-    result = score(model, data.vocab, text, streams=1)
+    result = score_text(model, data.vocab, text, streams=1)
     assert result.characters == len(text) - 1 and result.streams == 1
     np.testing.assert_allclose(result.losses, one_piece(model, data.vocab, text), rtol=1e-4, atol=1e-5)
 
@@ -35,7 +35,7 @@ def test_one_stream_equals_reading_the_text_in_one_piece(tiny, play_file):
 def test_parallel_streams_score_every_character_once(tiny, play_file):
     model, data = tiny
     text = play_file.read_text()
-    parallel, single = score(model, data.vocab, text, streams=8), score(model, data.vocab, text, streams=1)
+    parallel, single = score_text(model, data.vocab, text, streams=8), score_text(model, data.vocab, text, streams=1)
     assert parallel.streams == 8 and parallel.characters == single.characters == len(text) - 1
     assert parallel.nats == pytest.approx(single.nats, abs=0.05)  # only the streams' first characters differ
     assert math.isclose(parallel.bits, parallel.nats / math.log(2))
@@ -44,7 +44,7 @@ def test_parallel_streams_score_every_character_once(tiny, play_file):
 def test_worst_spans_point_at_the_most_surprising_characters(tiny):
     model, data = tiny
     text = "WREN:\nThe morning comes with salt upon the wind,\n" * 3 + "WREN:\nZZZZ qqqq\n"
-    result = score(model, data.vocab, text, streams=1)
+    result = score_text(model, data.vocab, text, streams=1)
     spans = worst_spans(text, data.vocab, result.losses, n=2, context=10)
     assert len(spans) == 2 and spans[0]["nats"] >= spans[1]["nats"]
     assert spans[0]["nats"] == pytest.approx(result.losses.max())

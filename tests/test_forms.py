@@ -25,20 +25,21 @@ HAN = "春夏秋冬山水月花风云光霜乡长明白日天人江上中来不�
 VOCAB = Vocabulary.from_text(HAN + "，。！？\nab ")  # ！？, latin and a space: never allowed in a poem
 
 
-def poem_errors(text: str, form: str, acrostic: str, rhyme: bool, prefix: str = "") -> list[str]:
-    """What is wrong with `prefix + text` as a poem of these settings (empty: nothing)."""
+def poem_errors(text: str, form: str, acrostic: str, rhyme: bool, prefix: str = "", han: str = HAN) -> list[str]:
+    """What is wrong with `prefix + text` as a poem of these settings (empty: nothing); `han` lists the
+    Chinese characters of the model's vocabulary."""
     poem = (prefix + text).lstrip("\n")
     if not poem.endswith("\n\n") or "\n\n" in poem[:-2]:
         return [f"the poem does not end at one blank line: {poem!r}"]
     lines = poem[:-2].split("\n")
     if not re.search("[，。]", lines[0]):
-        if not re.fullmatch(f"[{HAN}]+", lines[0]):
+        if not re.fullmatch(f"[{han}]+", lines[0]):
             return [f"bad title {lines[0]!r}"]
         lines = lines[1:]
     length, count = FORMS.get(form, (None, len(acrostic) or None))
     verses = []
     for row in lines:
-        match = re.fullmatch(f"([{HAN}]+)，([{HAN}]+)。|([{HAN}]+)。", row)
+        match = re.fullmatch(f"([{han}]+)，([{han}]+)。|([{han}]+)。", row)
         if not match:
             return [f"bad row {row!r}"]
         verses += [v for v in match.groups() if v]
@@ -184,3 +185,25 @@ def test_a_typed_title_is_whole_and_a_refusal_names_what_was_expected(engines):
     assert text.startswith("\n") and poem_errors(text, "五绝", "", False, "春江") == []
     with pytest.raises(CharbotError, match="at character 1 \\('明'\\): expected '春'"):
         constraint_for(SampleConfig(acrostic="春夏"), VOCAB, "明月照高楼，")
+
+
+SHIPPED = __import__("pathlib").Path(__file__).resolve().parents[1] / "checkpoints" / "tang"
+
+
+@pytest.mark.slow(seconds=40)
+@pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(), reason="the tang model is not shipped yet")
+@pytest.mark.parametrize("form", list(FORMS))
+def test_the_shipped_tang_model_writes_100_valid_poems_in_each_form(form):
+    from charbot.generate.loading import load_engine
+
+    engine = load_engine("tang", "litert")[0]
+    settings = SampleConfig(form=form, stop=(), temperature=0.8)
+    start = engine.fresh_state()
+    han = "".join(c for c in engine.vocab.chars if "\u3400" <= c <= "\u9fff")
+    bad = []
+    for seed in range(1, 101):
+        stream = engine.stream(start, settings, seed, constraint_for(settings, engine.vocab))
+        text = "".join(token.text for token in stream)
+        if poem_errors(text, form, "", False, han=han) or stream.stopped_by != "stop":
+            bad.append((seed, text))
+    assert bad == []

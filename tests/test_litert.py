@@ -221,7 +221,7 @@ def test_a_read_only_checkpoint_exports_into_the_cache(tiny_checkpoint, tmp_path
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(export, "add_to_checkpoint", read_only)
+    monkeypatch.setattr(checkpoint, "add_file", read_only)
     path = export.export(checkpoint.load(folder), "int8")
     assert path.parent == tmp_path / "cache" / "charbot" / "litert" and path.stat().st_size > 0
 
@@ -231,14 +231,14 @@ def test_a_full_disk_while_exporting_is_one_line_and_keeps_the_checkpoint(tiny_c
 
     folder = _copy(tiny_checkpoint, tmp_path)
     before = (folder / "manifest.json").read_bytes()
-    real_write = export.write_atomically
+    real_write = checkpoint.write_atomically
 
     def full(path, data):
         if path.name == export.FILE:
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(path, data)
 
-    monkeypatch.setattr(export, "write_atomically", full)
+    monkeypatch.setattr(checkpoint, "write_atomically", full)
     with pytest.raises(CharbotError, match=r"^no space left on the disk while writing the LiteRT model .*model.tflite"):
         export.export(checkpoint.load(folder), "int8")
     assert (folder / "manifest.json").read_bytes() == before

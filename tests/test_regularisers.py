@@ -77,7 +77,7 @@ def test_weight_decay_spares_the_layer_norm_gains_and_shifts():
     import keras
     import tensorflow as tf
 
-    from charbot.training.steps import _optimizer
+    from charbot.training.trainer import _optimizer
 
     model = _model()
     optimizer = _optimizer(keras, dataclasses.replace(TRAIN, ema=0.0, weight_decay=0.5), 0.1)
@@ -120,7 +120,7 @@ def test_the_average_is_validated_and_kept_in_best(tmp_path, short_play_file):
     from charbot.corpus.streams import split, validation_layout
     from charbot.model import network
     from charbot.training.loop import train
-    from charbot.training.steps import Trainer
+    from charbot.training.trainer import Trainer
 
     corpus = load_corpus(str(short_play_file))
     config = dataclasses.replace(TRAIN, epochs=1)

@@ -39,9 +39,9 @@ def test_a_typed_line_streams_a_reply_and_settings_change_live():
     text = output.getvalue()
     assert "WREN:[la] la" in text  # seed, then the reply, with [ printed as text
     assert "ASHER:[la] la 42\n\n" in text  # the fixed seed reached the engine
-    assert chat.session.settings.temperature == 0.2
+    assert chat.wait_for_model().settings.temperature == 0.2
     assert "temp 0.2" in chat.toolbar().value
-    assert len(chat.session.turns) == 2
+    assert len(chat.wait_for_model().turns) == 2
 
 
 def test_bad_arguments_get_one_line_and_the_session_goes_on():
@@ -59,14 +59,14 @@ def test_bad_arguments_get_one_line_and_the_session_goes_on():
         "/heat takes 'on' or 'off', not 'maybe'",
         "unknown command /tmep; did you mean /temp?",
     ]
-    assert chat.session.settings == SampleConfig()
-    assert chat.session.turns[0].seed_text == "X"
+    assert chat.wait_for_model().settings == SampleConfig()
+    assert chat.wait_for_model().turns[0].seed_text == "X"
 
 
 def test_undo_regen_and_reset_pick_the_right_states():
     chat, _ = make_chat()
     run_script(chat, ["first", "second"])
-    session = chat.session
+    session = chat.wait_for_model()
     after_first = session.turns[0].after
     run_script(chat, ["/undo"])
     assert session.state == after_first and len(session.turns) == 1
@@ -82,16 +82,16 @@ def test_undo_regen_and_reset_pick_the_right_states():
 def test_ctrl_c_mid_reply_keeps_only_what_was_shown():
     chat, output = make_chat(FakeEngine(reply_pattern="abcdefgh", interrupt_after=5))
     run_script(chat, ["seed", "/temp 1"])
-    turn = chat.session.turns[0]
+    turn = chat.wait_for_model().turns[0]
     assert turn.reply == "abcde" and turn.stopped_by == "interrupted"
-    assert chat.session.state == FakeState("\n\nseedabcde")
-    assert chat.session.settings.temperature == 1.0  # the session carried on
+    assert chat.wait_for_model().state == FakeState("\n\nseedabcde")
+    assert chat.wait_for_model().settings.temperature == 1.0  # the session carried on
 
 
 def test_empty_line_continues_from_the_current_state():
     chat, _ = make_chat()
     run_script(chat, ["hello", ""])
-    assert chat.session.turns[1].after_seed == chat.session.turns[0].after
+    assert chat.wait_for_model().turns[1].after_seed == chat.wait_for_model().turns[0].after
 
 
 def test_probs_heat_and_help(tmp_path):
@@ -99,7 +99,7 @@ def test_probs_heat_and_help(tmp_path):
     run_script(chat, ["/probs", "/heat on", "go", "/help"])
     text = output.getvalue()
     assert "next character" in text and "0.600" in text
-    assert chat.session.heat and "\x1b[38;2;" in text  # per-character truecolour
+    assert chat.wait_for_model().heat and "\x1b[38;2;" in text  # per-character truecolour
     for command in commands.COMMANDS:
         assert f"/{command.name}" in text
 
@@ -107,18 +107,18 @@ def test_probs_heat_and_help(tmp_path):
 def test_save_writes_the_transcript_atomically(tmp_path):
     chat, _ = make_chat()
     target = tmp_path / "scene.txt"
-    run_script(chat, ["WREN:", f"/export {target}"])
-    assert target.read_text() == "WREN:" + chat.session.turns[0].reply
+    run_script(chat, ["WREN:", f"/transcript {target}"])
+    assert target.read_text() == "WREN:" + chat.wait_for_model().turns[0].reply
     assert [p.name for p in tmp_path.iterdir()] == ["scene.txt"]
 
 
 def test_save_to_an_unwritable_place_is_one_line(tmp_path):
     chat, output = make_chat(width=400)  # the message names a long temporary path: keep it on one line
-    run_script(chat, [f"/export {tmp_path}/missing/dir/x.txt"])
+    run_script(chat, [f"/transcript {tmp_path}/missing/dir/x.txt"])
     assert "cannot write" in output.getvalue() or "wrote" in output.getvalue()
     blocked = tmp_path / "file"
     blocked.write_text("")
-    run_script(chat, [f"/export {blocked}/x.txt"])
+    run_script(chat, [f"/transcript {blocked}/x.txt"])
     assert output.getvalue().strip().splitlines()[-1].startswith("cannot write")
 
 
@@ -131,14 +131,14 @@ def test_model_switch_to_a_missing_checkpoint():
 def test_quit_ends_the_script():
     chat, _ = make_chat()
     assert run_script(chat, ["a", "/quit", "b"]) == 0
-    assert [t.seed_text for t in chat.session.turns] == ["a"]
+    assert [t.seed_text for t in chat.wait_for_model().turns] == ["a"]
 
 
 def test_completion_lists_commands_with_descriptions():
     from prompt_toolkit.document import Document
 
     completions = list(CommandCompleter().get_completions(Document("/t"), None))
-    assert [c.text for c in completions] == ["/temp", "/topk", "/topp", "/to"]
+    assert [c.text for c in completions] == ["/temp", "/topk", "/topp", "/to", "/transcript"]
     assert completions[0].display_meta_text == "show or set the temperature (0 = greedy)"
 
 
@@ -167,7 +167,7 @@ def test_a_line_sent_while_loading_waits_for_the_model():
 
     threading.Timer(0.3, finish).start()
     run_script(chat, ["early"])
-    assert chat.session.turns[0].seed_text == "early"
+    assert chat.wait_for_model().turns[0].seed_text == "early"
 
 
 def test_a_model_that_fails_to_load_is_reported_and_commands_still_work():
@@ -192,9 +192,9 @@ def test_ctrl_c_while_reading_a_long_paste_leaves_the_session_as_it_was():
 
     chat, output = make_chat(SlowPrime())
     drive(chat, "WREN:\r")
-    before, turns = chat.session.state, list(chat.session.turns)
+    before, turns = chat.wait_for_model().state, list(chat.wait_for_model().turns)
     drive(chat, "x" * 5000 + "\r")
-    assert chat.session.state == before and chat.session.turns == turns
+    assert chat.wait_for_model().state == before and chat.wait_for_model().turns == turns
     assert "stopped" in output.getvalue()
 
 
@@ -206,7 +206,7 @@ def test_a_long_paste_is_echoed_as_its_ends_on_a_terminal_and_whole_in_a_script(
     chat.handle(paste)
     shown = output.getvalue()
     assert "[… 4,000 characters not shown …]" in shown and "a" * 500 in shown and "a" * 501 not in shown
-    assert len(chat.session.turns[0].seed_text) == 6000  # the transcript keeps it all
+    assert len(chat.wait_for_model().turns[0].seed_text) == 6000  # the transcript keeps it all
     chat, output = make_chat(terminal=False)
     chat.handle(paste + "c" * PRIME_TAIL)
     assert paste in output.getvalue()
@@ -217,11 +217,11 @@ def test_dialogue_mode_feeds_speeches_in_the_corpus_layout():
     engine = FakeEngine(reply_pattern="Aye, and more.\n\nOTHER:\nnever shown")
     chat, output = make_chat(engine)
     drive(chat, "/as WREN\r/to ASHER\rWhere is the boat\r/to off\rAnd the nets\r/as off\rplain\r")
-    turns = chat.session.turns
+    turns = chat.wait_for_model().turns
     assert [t.seed_text for t in turns] == ["WREN:\nWhere is the boat\n\nASHER:\n", "WREN:\nAnd the nets\n\n", "plain"]
     assert turns[0].reply == "Aye, and more.\n\n"  # the reply ends with its speech
     assert engine.streams[0].settings.stop == ("\n\n",) and engine.streams[2].settings.stop == SampleConfig().stop
-    assert chat.session.transcript().startswith("WREN:\nWhere is the boat\n\nASHER:\nAye, and more.\n\n")
+    assert chat.wait_for_model().transcript().startswith("WREN:\nWhere is the boat\n\nASHER:\nAye, and more.\n\n")
     assert "you speak as WREN" in output.getvalue() and "the model answers as ASHER" in output.getvalue()
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus.streams import lay_out
-from charbot.training.steps import Trainer, xla_pays
+from charbot.training.trainer import Trainer, xla_pays
 
 AVX2 = {"sse4_2", "avx", "avx2", "fma"}
 AVX512 = AVX2 | {"avx512f", "avx512_bf16"}

@@ -34,20 +34,20 @@ def _setting_command(setting: Setting) -> Command:
 
     def handle(chat, arg):
         if arg:
-            settings = chat.session.settings.replace(**{setting.field: setting.parse(arg)})
+            settings = chat.wait_for_model().settings.replace(**{setting.field: setting.parse(arg)})
             if settings.form != "off" or settings.acrostic or settings.rhyme:
                 from charbot.generate.forms import constraint_for
 
-                constraint_for(settings, chat.session.engine.vocab)  # this model, this phrase, this form
-            chat.session.settings = settings
-        chat.renderer.note(f"{setting.name} {setting.show(getattr(chat.session.settings, setting.field))}")
+                constraint_for(settings, chat.wait_for_model().engine.vocab)  # this model, this phrase, this form
+            chat.wait_for_model().settings = settings
+        chat.renderer.note(f"{setting.name} {setting.show(getattr(chat.wait_for_model().settings, setting.field))}")
 
     return Command(setting.command, setting.argument, f"show or set the {setting.description}", handle)
 
 
 def _party(chat, arg, field, what):
     """/as and /to: show, set (a speaker's name, as the corpus writes it) or turn off."""
-    session = chat.session
+    session = chat.wait_for_model()
     if arg.lower() == "off":
         setattr(session, field, None)
     elif arg:
@@ -69,42 +69,42 @@ def _to(chat, arg):
 
 
 def _reset(chat, arg):
-    chat.session.reset()
+    chat.wait_for_model().reset()
     chat.renderer.note("memory cleared")
 
 
 def _undo(chat, arg):
-    turn = chat.session.undo()
-    chat.renderer.note(f"undid the turn that began {turn.seed_text[:30]!r}; memory {chat.session.memory_chars:,} chars")
+    turn = chat.wait_for_model().undo()
+    chat.renderer.note(f"undid the turn that began {turn.seed_text[:30]!r}; memory {chat.wait_for_model().memory_chars:,} chars")
 
 
 def _regen(chat, arg):
-    turn = chat.session.regenerate(chat.renderer)
+    turn = chat.wait_for_model().regenerate(chat.renderer)
     chat.renderer.note(f"seed {turn.seed}")
 
 
 def _probs(chat, arg):
-    chat.renderer.probs(chat.session.engine.top_next(chat.session.state, k=10))
+    chat.renderer.probs(chat.wait_for_model().engine.top_next(chat.wait_for_model().state, k=10))
 
 
 def _heat(chat, arg):
     if arg not in ("on", "off", ""):
         raise CharbotError(f"/heat takes 'on' or 'off', not {arg!r}")
     if arg:
-        chat.session.heat = chat.renderer.heat = arg == "on"
-    chat.renderer.note(f"heat {'on: red = unlikely, green = confident' if chat.session.heat else 'off'}")
+        chat.wait_for_model().heat = arg == "on"
+    chat.renderer.note(f"heat {'on: red = unlikely, green = confident' if chat.wait_for_model().heat else 'off'}")
 
 
 def _info(chat, arg):
     from charbot.model.describe import describe
 
-    chat.session  # noqa: B018 -- waits for the model, which sets chat.checkpoint
+    chat.wait_for_model()  # which sets chat.checkpoint
     chat.renderer.console.print(describe(chat.checkpoint))
 
 
 def _model(chat, arg):
     if not arg:
-        chat.session  # noqa: B018 -- waits for the model, which sets chat.checkpoint
+        chat.wait_for_model()  # which sets chat.checkpoint
         chat.renderer.note(f"model {chat.checkpoint.path}")
         return
     from charbot.model.names import resolve
@@ -113,20 +113,20 @@ def _model(chat, arg):
     chat.renderer.note(f"switched to {chat.checkpoint.path}; memory cleared")
 
 
-def _export(chat, arg):
+def _transcript(chat, arg):
     if not arg:
-        raise CharbotError("/export needs a file name, e.g. /export scene.txt (or scene.md for Markdown)")
+        raise CharbotError("/transcript needs a file name, e.g. /transcript scene.txt (or scene.md for Markdown)")
     from charbot.system.resources import write_atomically
 
     path = Path(arg).expanduser()
-    text = chat.session.transcript()
+    text = chat.wait_for_model().transcript()
     if path.suffix.lower() in (".md", ".markdown"):
-        text = f"# charbot session with {chat.session.model_name}\n\n```text\n{text}```\n"
+        text = f"# charbot session with {chat.wait_for_model().model_name}\n\n```text\n{text}```\n"
     try:
         write_atomically(path, text.encode("utf-8"))
     except OSError as error:
         raise CharbotError(f"cannot write {path}: {error.strerror}") from None
-    chat.renderer.note(f"wrote {count(len(chat.session.turns), 'turn')} to {path}")
+    chat.renderer.note(f"wrote {count(len(chat.wait_for_model().turns), 'turn')} to {path}")
 
 
 def _save(chat, arg):
@@ -136,7 +136,7 @@ def _save(chat, arg):
         raise CharbotError("/save needs a session name, e.g. /save verona (or a path)")
     if not chat.claim(arg):
         return
-    path = sessions.save(chat.session, chat.checkpoint, arg)
+    path = sessions.save(chat.wait_for_model(), chat.checkpoint, arg)
     chat.renderer.note(f"saved session {arg} ({path}); it is saved after every turn from now on")
 
 
@@ -181,7 +181,7 @@ COMMANDS = [
     Command("save", "NAME", "save this session as NAME and keep saving it", _save),
     Command("load", "NAME", "switch to the saved session NAME", _load),
     Command("sessions", "", "list the saved sessions", _sessions),
-    Command("export", "FILE", "write the transcript to FILE (.md for Markdown)", _export),
+    Command("transcript", "FILE", "write the transcript to FILE (.md for Markdown)", _transcript),
     Command("help", "", "list the commands", _help),
     Command("quit", "", "leave charbot", _quit),
 ]

@@ -37,7 +37,7 @@ class Chat:
         """Args:
             given: settings given on the command line; they win over those of a session loaded."""
         self.console = console
-        self.renderer = TerminalRenderer(console)
+        self.renderer = TerminalRenderer(console, heat=lambda: self._session is not None and self._session.heat)
         self.loader = loader
         self.settings = settings
         self._session: Session | None = None
@@ -46,8 +46,9 @@ class Chat:
         self.given = given or {}
         self.lock: PidLock | None = None  # held for session_name, so that one chat at a time saves it
 
-    @property
-    def session(self) -> Session:
+    def wait_for_model(self) -> Session:
+        """The session, once the model has loaded: waits for it (with a note), shows the loader's notes, and
+        opens the --session NAME given. Every flow that needs the model calls this first."""
         if self._session is None:
             if not self.loader.ready.is_set():
                 self.renderer.note("loading the model…")
@@ -65,11 +66,10 @@ class Chat:
     def load_session(self, name: str) -> None:
         """Switch to the saved session `name` (it is then saved after every line)."""
         document, arrays = sessions.read(name)
-        engine, checkpoint = self.session.engine, self.checkpoint
+        engine, checkpoint = self.wait_for_model().engine, self.checkpoint
         make = lambda settings: Session(engine, model_name(checkpoint), settings=settings)  # noqa: E731
         self._session, note = sessions.restore(document, arrays, engine, checkpoint, make)
         self._session.settings, flags = overridden(self._session.settings, self.given)
-        self.renderer.heat = self._session.heat
         notes = "".join(f"; {n}" for n in (note, flags) if n)
         self.renderer.note(f"session {name}: {count(len(self._session.turns), 'turn')}{notes}")
         self.claim(name)
@@ -103,7 +103,7 @@ class Chat:
         from charbot.generate.loading import load_engine
 
         engine, data = load_engine(path, self.loader.runtime, self.renderer.note)
-        old = self.session
+        old = self.wait_for_model()
         self._session = Session(engine, model_name(data), settings=old.settings, heat=old.heat)
         self.checkpoint = data
 
@@ -113,7 +113,7 @@ class Chat:
             command, arg = commands.parse(line)
             command.handler(self, arg)
             return
-        session = self.session
+        session = self.wait_for_model()
         turn = session.say(line, self.renderer)
         if self.console.is_terminal:
             ended = {"stop": "", "length": " · length limit", "interrupted": " · stopped"}[turn.stopped_by]
@@ -125,7 +125,7 @@ class Chat:
             return HTML("<b>model failed to load</b>: <style fg='ansired'>{}</style>").format(self.loader.error)
         if not self.loader.ready.is_set():
             return HTML("<b>charbot</b> · loading the model…")
-        session = self.session  # ready: the session is made now, so the toolbar shows its settings
+        session = self.wait_for_model()  # ready: the session is made now, so the toolbar shows its settings
         return toolbar.render(toolbar_fields(session), width or toolbar.terminal_width())
 
 

@@ -93,8 +93,9 @@ def read(name: str) -> tuple[dict, dict | None]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         turns = document["turns"]
-        assert isinstance(turns, list) and document["format"] == FORMAT
-    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        if not isinstance(turns, list) or document["format"] != FORMAT:
+            raise ValueError("not a session of this format")
+    except (OSError, ValueError, KeyError, TypeError):
         raise CharbotError(f"session file {path} is damaged; delete it or pick another session") from None
     arrays_path = path.with_suffix(".npz")
     try:

@@ -163,9 +163,9 @@ class TFEngine(Engine):
 
     def score(self, text: str):
         """Per-character losses on `text`, read as parallel streams (see `charbot eval`)."""
-        from charbot.model.evaluate import score
+        from charbot.model.evaluate import score_text
 
-        return score(self.model, self.vocab, text)
+        return score_text(self.model, self.vocab, text)
 
 
 class Stream:

@@ -14,7 +14,6 @@ This module never imports TensorFlow itself.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -63,13 +62,7 @@ def litert_file(data, note=None) -> tuple[Path, bytes | None]:
     if entry is not None and entry.get("weights_sha256") != data.weights_sha256:
         return _export_again(data, note), None
     if entry is not None:
-        content = path.read_bytes() if path.is_file() else None
-        if content is None:
-            raise CharbotError(f"checkpoint {data.path}: {export.FILE} is missing; run 'charbot export {data.path}'")
-        if len(content) != entry["bytes"] or hashlib.sha256(content).hexdigest() != entry["sha256"]:
-            raise CharbotError(f"checkpoint {data.path}: {export.FILE} is corrupt (sha256 mismatch); "
-                               f"run 'charbot export {data.path}' to write it again")
-        return path, content
+        return path, checkpoint.read_listed(data, export.FILE, f"run 'charbot export {data.path}' to write it again")
     cached = export.cached_path(data, "int8")
     if cached.is_file():
         return cached, None
@@ -93,8 +86,6 @@ def _export_again(data, note) -> Path:
 
 def _tf_engine(data):
     from charbot.generate.engine import TFEngine
-    from charbot.model import network
+    from charbot.model.network import model_from
 
-    model = network.build_model(data.model_config)
-    network.assign_weights(model, data)
-    return TFEngine(model, data.vocab)
+    return TFEngine(model_from(data), data.vocab)

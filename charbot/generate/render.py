@@ -7,6 +7,8 @@ flushed as they arrive; when output is piped, the same text is written with no s
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.console import Console
 from rich.style import Style
 from rich.table import Table
@@ -51,9 +53,15 @@ def print_heat(console: Console, text: str, vocab, losses) -> None:
 class TerminalRenderer:
     """A `base.Renderer` for the terminal (or a pipe): seeds bold, replies in colour or heat, notes dim."""
 
-    def __init__(self, console: Console, heat: bool = False):
+    def __init__(self, console: Console, heat: Callable[[], bool] = lambda: False):
+        """Args:
+            heat: whether to colour by probability now (the chat's answer lives on its session)."""
         self.console = console
-        self.heat = heat
+        self._heat = heat
+
+    @property
+    def heat(self) -> bool:
+        return self._heat()
 
     @property
     def styled(self) -> bool:

@@ -34,7 +34,7 @@ import numpy as np
 from charbot.version import __version__
 from charbot.config import ModelConfig, TrainConfig
 from charbot.errors import CharbotError
-from charbot.system.resources import write_failure, write_synced
+from charbot.system.resources import write_atomically, write_failure, write_synced
 from charbot.model.vocab import Vocabulary
 
 MANIFEST = "manifest.json"
@@ -150,10 +150,11 @@ def recover(path: Path) -> None:
                 return
 
 
-def _read(path: Path, name: str, manifest: dict) -> bytes:
+def _read(path: Path, name: str, manifest: dict, remedy: str = "retrain or restore it") -> bytes:
+    """The bytes of `name`, checked against its manifest entry; one line naming the file where they differ."""
     file = path / name
     if not file.is_file():
-        raise CharbotError(f"checkpoint {path}: {name} is missing; the checkpoint is incomplete, retrain or restore it")
+        raise CharbotError(f"checkpoint {path}: {name} is missing; the checkpoint is incomplete, {remedy}")
     data = file.read_bytes()
     expected = manifest.get(name)
     if expected is None:
@@ -161,10 +162,10 @@ def _read(path: Path, name: str, manifest: dict) -> bytes:
     if len(data) != expected["bytes"]:
         raise CharbotError(
             f"checkpoint {path}: {name} is truncated or altered ({len(data)} bytes, expected "
-            f"{expected['bytes']}); retrain or restore it"
+            f"{expected['bytes']}); {remedy}"
         )
     if hashlib.sha256(data).hexdigest() != expected["sha256"]:
-        raise CharbotError(f"checkpoint {path}: {name} is corrupt (sha256 mismatch); retrain or restore it")
+        raise CharbotError(f"checkpoint {path}: {name} is corrupt (sha256 mismatch); {remedy}")
     return data
 
 
@@ -181,6 +182,24 @@ def _npz(path: Path, name: str, manifest: dict) -> dict[str, np.ndarray]:
             return {key: archive[key] for key in archive.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:  # EOFError: an empty file
         raise CharbotError(f"checkpoint {path}: {name} cannot be read ({error}); the checkpoint is corrupt") from None
+
+
+def read_listed(data: CheckpointData, name: str, remedy: str) -> bytes:
+    """A file that was added to a loaded checkpoint (model.tflite), checked against its manifest entry."""
+    return _read(data.path, name, data.manifest, remedy)
+
+
+def add_file(folder: Path, name: str, content: bytes, extra: dict) -> None:
+    """Write `name` into a checkpoint folder, then list it in the manifest (each file atomically).
+
+    A crash between the two leaves a file the manifest does not list, which loading treats as absent.
+    Raises OSError."""
+    folder = Path(folder)
+    document = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    entry = {"bytes": len(content), "sha256": hashlib.sha256(content).hexdigest(), **extra}
+    write_atomically(folder / name, content)
+    document["files"][name] = entry
+    write_atomically(folder / MANIFEST, (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode())
 
 
 def load(path: Path, *, with_resume: bool = False, weights: bool = True) -> CheckpointData:

@@ -32,7 +32,7 @@ def split_text(text: str, which: str, val_fraction: float) -> str:
     return tail if which == "val" else head
 
 
-def score(model, vocab, text: str, streams: int = STREAMS) -> Score:
+def score_text(model, vocab, text: str, streams: int = STREAMS) -> Score:
     """Per-character losses of `model` on `text`, read as up to `streams` parallel streams."""
     import tensorflow as tf
 

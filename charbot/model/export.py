@@ -21,8 +21,6 @@ needs TensorFlow; running the file does not (`generate.litert`).
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
 import tempfile
 from pathlib import Path
 
@@ -79,14 +77,12 @@ def export(data, quantize: str = "int8", into_cache: bool = False) -> Path:
 
     if quantize not in QUANTIZATIONS:
         raise CharbotError(f"unknown --quantize {quantize!r}: use {' or '.join(QUANTIZATIONS)}")
-    model = network.build_model(data.model_config)
-    network.assign_weights(model, data)
-    flatbuffer = convert(model, quantize)
+    flatbuffer = convert(network.model_from(data), quantize)
     if not into_cache:
         try:
             import tensorflow as tf
 
-            add_to_checkpoint(data.path, FILE, flatbuffer, {"quantize": quantize, "tensorflow": tf.__version__,
+            checkpoint.add_file(data.path, FILE, flatbuffer, {"quantize": quantize, "tensorflow": tf.__version__,
                                                             "weights_sha256": data.weights_sha256})
             return data.path / FILE
         except OSError as error:
@@ -98,20 +94,6 @@ def export(data, quantize: str = "int8", into_cache: bool = False) -> Path:
     except OSError as error:
         raise CharbotError(write_failure(error, path, "LiteRT model", "then run again")) from None
     return path
-
-
-def add_to_checkpoint(folder: Path, name: str, content: bytes, extra: dict) -> None:
-    """Write `name` into a checkpoint folder, then list it in the manifest (each file atomically).
-
-    A crash between the two leaves a file the manifest does not list, which loading treats as absent.
-    Raises OSError."""
-    folder = Path(folder)
-    manifest_path = folder / checkpoint.MANIFEST
-    document = json.loads(manifest_path.read_text(encoding="utf-8"))
-    entry = {"bytes": len(content), "sha256": hashlib.sha256(content).hexdigest(), **extra}
-    write_atomically(folder / name, content)
-    document["files"][name] = entry
-    write_atomically(manifest_path, (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode())
 
 
 def export_best(run: Path) -> Path | None:

@@ -45,7 +45,6 @@ class CharModel(keras.Model):
         """
         super().__init__(name="charbot", **kwargs)
         self.config = config
-        self.precision = precision
         self.layerwise = not tf.config.list_physical_devices("GPU") if layerwise is None else layerwise
         for flag, used in (("--weight-drop", config.weight_drop > 0), ("--layer-norm", config.layer_norm)):
             if used and not self.layerwise:
@@ -256,6 +255,11 @@ def assign_weights(model, data) -> None:
 def load_model(path):
     """(model, CheckpointData) for inference."""
     data = checkpoint.load(path)
+    return model_from(data), data
+
+
+def model_from(data) -> CharModel:
+    """The float32 model of a loaded checkpoint, its weights checked and assigned."""
     model = build_model(data.model_config)
     assign_weights(model, data)
-    return model, data
+    return model

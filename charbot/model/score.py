@@ -1,6 +1,6 @@
 """A text's score: the loss of every character, in nats, with how it was read. NumPy only.
 
-Both runtimes return one: `evaluate.score` (TensorFlow, parallel streams) and the LiteRT engine (one stream).
+Both runtimes return one: `evaluate.score_text` (TensorFlow, parallel streams) and the LiteRT engine (one stream).
 """
 
 from __future__ import annotations

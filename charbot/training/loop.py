@@ -2,7 +2,7 @@
 
 The training split is laid out as `batch_size` parallel streams (`streams.lay_out`); each window
 continues the previous window's streams and the LSTM state is carried across windows (reset at each
-epoch), as char-rnn does. The compiled step is `charbot.training.steps`'s, not `fit()`: `fit()` cannot carry
+epoch), as char-rnn does. The compiled step is `charbot.training.trainer`'s, not `fit()`: `fit()` cannot carry
 state between batches without a stateful model whose state Keras 3 hides. This module is the loop.
 
 Exact resume: the position (epoch, window), the carried state, the optimizer slots and the weights
@@ -31,7 +31,7 @@ from charbot.training.position import Position, TrainResult, _reason, _StopFlag,
 from charbot.training.reporting import Reporter, Reporters
 from charbot.training.tensorboard import TensorBoardReporter
 from charbot.corpus.streams import lay_out, split, validation_layout
-from charbot.training.steps import Trainer
+from charbot.training.trainer import Trainer
 from charbot.model.vocab import Vocabulary
 
 

@@ -37,35 +37,20 @@ class Reporter:
 
 
 class Reporters(Reporter):
-    """Each event sent to every reporter, in order."""
+    """Each event sent to every reporter, in order (the methods are made below, one for each event)."""
 
     def __init__(self, *reporters: Reporter | None):
         self.reporters = [reporter for reporter in reporters if reporter is not None]
 
-    def _each(self, event: str, *args) -> None:
+
+def _sent_to_each(event: str):
+    def send(self: Reporters, *args) -> None:
         for reporter in self.reporters:
             getattr(reporter, event)(*args)
 
-    def on_start(self, *args) -> None:
-        self._each("on_start", *args)
+    send.__name__ = event
+    return send
 
-    def on_reading(self, *args) -> None:
-        self._each("on_reading", *args)
 
-    def on_note(self, *args) -> None:
-        self._each("on_note", *args)
-
-    def on_epoch_start(self, *args) -> None:
-        self._each("on_epoch_start", *args)
-
-    def on_window(self, *args) -> None:
-        self._each("on_window", *args)
-
-    def on_epoch_end(self, *args) -> None:
-        self._each("on_epoch_end", *args)
-
-    def on_interrupted(self, *args) -> None:
-        self._each("on_interrupted", *args)
-
-    def on_end(self, *args) -> None:
-        self._each("on_end", *args)
+for _event in [name for name in vars(Reporter) if name.startswith("on_")]:
+    setattr(Reporters, _event, _sent_to_each(_event))

@@ -66,7 +66,7 @@ def run_eval(args) -> int:
 
     from charbot.model import names
     from charbot.corpus import load_corpus
-    from charbot.model.evaluate import as_json, score, split_text, worst_spans
+    from charbot.model.evaluate import as_json, score_text, split_text, worst_spans
     from charbot.generate.render import print_heat
     from charbot.model.vocab import describe_chars
 
@@ -81,7 +81,7 @@ def run_eval(args) -> int:
         from charbot.model import network  # TensorFlow loads here: a missing text or model is answered first
 
         model, data = network.load_model(path)
-        scored = lambda text: score(model, data.vocab, text, streams=args.streams)  # noqa: E731
+        scored = lambda text: score_text(model, data.vocab, text, streams=args.streams)  # noqa: E731
     text = split_text(corpus.text, args.split, data.train_config.val_fraction)
     result = scored(text)
     spans = worst_spans(text, data.vocab, result.losses, args.worst) if args.worst else []

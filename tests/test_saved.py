@@ -40,24 +40,24 @@ def test_a_saved_session_continues_exactly_as_an_uninterrupted_one(tiny):
     run_script(resumed, ["What news?", "/as off", "ROOK:"])
     resumed.release()
     assert "session harbour: 1 turn" in output.getvalue()
-    assert [t.reply for t in resumed.session.turns] == [t.reply for t in straight.session.turns]
-    assert resumed.session.transcript() == straight.session.transcript()
-    for (h1, c1), (h2, c2) in zip(resumed.session.state.layers, straight.session.state.layers):
+    assert [t.reply for t in resumed.wait_for_model().turns] == [t.reply for t in straight.wait_for_model().turns]
+    assert resumed.wait_for_model().transcript() == straight.wait_for_model().transcript()
+    for (h1, c1), (h2, c2) in zip(resumed.wait_for_model().state.layers, straight.wait_for_model().state.layers):
         np.testing.assert_array_equal(np.asarray(h1), np.asarray(h2))
     again, _ = chat_with(tiny, "harbour")  # undo keeps working after a reload
     run_script(again, ["/undo"])
-    np.testing.assert_array_equal(np.asarray(again.session.state.logits),
-                                  np.asarray(straight.session.turns[-1].before.logits))
+    np.testing.assert_array_equal(np.asarray(again.wait_for_model().state.logits),
+                                  np.asarray(straight.wait_for_model().turns[-1].before.logits))
 
 
 def test_save_load_sessions_and_export(tiny, tmp_path):
     chat, output = chat_with(tiny)
-    run_script(chat, ["/seed 2", "WREN:", "/save scene", "ASHER:", "/sessions", f"/export {tmp_path / 'scene.md'}"])
+    run_script(chat, ["/seed 2", "WREN:", "/save scene", "ASHER:", "/sessions", f"/transcript {tmp_path / 'scene.md'}"])
     assert "saved session scene" in output.getvalue() and " 2 turns" in output.getvalue()
     assert (tmp_path / "scene.md").read_text().startswith("# charbot session with")
     other, out2 = chat_with(tiny)
     run_script(other, ["/load scene"])
-    assert len(other.session.turns) == 2 and other.session.settings.seed == 2
+    assert len(other.wait_for_model().turns) == 2 and other.wait_for_model().settings.seed == 2
     run_script(other, ["/load nothing-here"])
     assert out2.getvalue().strip().splitlines()[-1] == "no session 'nothing-here' (sessions: scene); /save NAME saves one"
 
@@ -82,8 +82,8 @@ def test_a_session_saved_with_another_model_is_re_read(tiny):
     other, output = chat_with(tiny)
     run_script(other, ["/load elsewhere"])
     assert "re-read the session's transcript: it was saved with another model" in output.getvalue()
-    assert other.session.transcript() == chat.session.transcript()
-    np.testing.assert_allclose(np.asarray(other.session.state.logits), np.asarray(chat.session.state.logits),
+    assert other.wait_for_model().transcript() == chat.wait_for_model().transcript()
+    np.testing.assert_allclose(np.asarray(other.wait_for_model().state.logits), np.asarray(chat.wait_for_model().state.logits),
                                rtol=1e-4, atol=1e-4)
 
 
@@ -95,12 +95,12 @@ def test_settings_given_on_the_command_line_win_over_a_resumed_session(tiny):
     resumed = Chat(Console(file=output, width=200), ReadyLoader(engine, data), SampleConfig(seed=3), "same",
                    given={"seed": 3})
     run_script(resumed, ["ASHER:"])
-    assert resumed.session.settings.seed == 3 and resumed.session.settings.temperature == 0.3  # only what was given
-    assert resumed.session.turns[-1].seed == 3
+    assert resumed.wait_for_model().settings.seed == 3 and resumed.wait_for_model().settings.temperature == 0.3  # only what was given
+    assert resumed.wait_for_model().turns[-1].seed == 3
     assert "--seed 3 overrides the session's seed 1" in output.getvalue()
     output.truncate(0)
     run_script(resumed, ["/seed 5", "/load same"])  # /load too: the command line still wins
-    assert resumed.session.settings.seed == 3 and "overrides the session's seed" in output.getvalue()
+    assert resumed.wait_for_model().settings.seed == 3 and "overrides the session's seed" in output.getvalue()
 
 
 def test_only_flags_actually_given_count_as_given():
@@ -183,4 +183,4 @@ def test_a_session_where_nothing_can_be_written_is_one_line_and_the_chat_goes_on
     run_script(chat, script)
     lines = [line for line in output.getvalue().splitlines() if "cannot write the lock" in line]
     assert len(lines) == 1 and "the chat goes on, nothing is saved" in lines[0] and "Traceback" not in output.getvalue()
-    assert len(chat.session.turns) == 2 and chat.session_name is None  # both turns answered, nothing claimed
+    assert len(chat.wait_for_model().turns) == 2 and chat.session_name is None  # both turns answered, nothing claimed
