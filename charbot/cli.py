@@ -14,7 +14,7 @@ from typing import Any
 from charbot.version import __version__
 from charbot.config import ModelConfig, SampleConfig, TrainConfig, flagged
 from charbot.training.distribute import STRATEGIES
-from charbot.errors import CharbotError
+from charbot.errors import NEEDS_TENSORFLOW, TRAINING_STACK, CharbotError
 from charbot.training.precision import PRECISIONS
 from charbot.generate.settings import SETTINGS
 
@@ -237,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except CharbotError as error:
         sys.stderr.write(f"charbot: error: {error}\n")
+        return 1
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in TRAINING_STACK:
+            raise
+        sys.stderr.write(f"charbot: error: {NEEDS_TENSORFLOW.format(what=f'charbot {args.command}')}\n")
         return 1
     except BrokenPipeError:
         return 0

@@ -8,3 +8,9 @@ chat print that message; they never show a traceback for it.
 
 class CharbotError(Exception):
     """A problem the user can fix; `str(error)` is the whole message."""
+
+
+# The light install (`pip install charbot`) leaves out the training stack; what needs it says so in one line.
+TRAINING_STACK = ("tensorflow", "keras", "tensorflow_probability", "tf_keras")
+NEEDS_TENSORFLOW = ("{what} needs TensorFlow, which the light install leaves out: pip install 'charbot[train]' "
+                    "(from a checkout: pip install -e '.[train]')")

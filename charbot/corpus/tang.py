@@ -77,7 +77,7 @@ def _converter():
     try:
         import opencc
     except ModuleNotFoundError:
-        raise CharbotError("building the tang corpus needs OpenCC: pip install opencc") from None
+        raise CharbotError("building the tang corpus needs OpenCC: pip install 'charbot[train]' (or opencc)") from None
     return opencc.OpenCC("t2s")
 
 

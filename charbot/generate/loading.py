@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from charbot.errors import CharbotError
+from charbot.errors import NEEDS_TENSORFLOW, CharbotError
 from charbot.model import checkpoint, export, names  # export: its TensorFlow loads only to convert
 
 RUNTIMES = ("auto", "litert", "tf")
@@ -51,7 +51,14 @@ def choose_runtime(runtime: str) -> str:
         return "litert" if importlib.util.find_spec("ai_edge_litert") else "tf"
     if runtime == "litert" and not importlib.util.find_spec("ai_edge_litert"):
         raise CharbotError("--runtime litert needs ai-edge-litert: pip install 'ai-edge-litert==2.3.0'")
+    if runtime == "tf":
+        _need_tensorflow("--runtime tf")
     return runtime
+
+
+def _need_tensorflow(what: str) -> None:
+    if importlib.util.find_spec("tensorflow") is None:
+        raise CharbotError(NEEDS_TENSORFLOW.format(what=what))
 
 
 def litert_file(data, note=None) -> tuple[Path, bytes | None]:
@@ -66,6 +73,7 @@ def litert_file(data, note=None) -> tuple[Path, bytes | None]:
     cached = export.cached_path(data, "int8")
     if cached.is_file():
         return cached, None
+    _need_tensorflow(f"checkpoint {data.path} has no {export.FILE}; exporting one")
     if note:
         note(f"exporting {data.path.name} for LiteRT once (this checkpoint has no {export.FILE}; it takes a while)")
     return export.export(checkpoint.load(data.path)), None  # the weights, read only now
