@@ -144,7 +144,7 @@ def calibrate(model_config, config) -> float:
     import numpy as np
 
     from charbot.training.precision import choose_here
-    from charbot.training.steps import Trainer
+    from charbot.training.trainer import Trainer
 
     trainer = Trainer(model_config, config, total_steps=1000, precision=choose_here(config.precision)[0])
     states = trainer.zero_state()

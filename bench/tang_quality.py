@@ -83,7 +83,7 @@ def main() -> None:
     rows = row_mask(val)[1:]  # the first character is never scored
     bigram, weight = bigram_losses(train, val)
     print(f"corpus tang {corpus.sha256[:16]}: {len(train):,} training, {len(val):,} validation characters scored")
-    print(f"| model | all characters (nats/char) | rows alone (nats/char) |\n|---|---|---|")
+    print("| model | all characters (nats/char) | rows alone (nats/char) |\n|---|---|---|")
     print(f"| interpolated bigram (l = {weight:.2f}, fitted on the training part) | {bigram.mean():.4f} | "
           f"{bigram[rows].mean():.4f} |")
     if args.checkpoint != "none":

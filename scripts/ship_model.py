@@ -31,7 +31,7 @@ def main() -> int:
     from charbot.corpus import load_corpus
     from charbot.system.resources import shipped_dir
     from charbot.corpus.streams import split, validation_layout
-    from charbot.training.steps import Trainer
+    from charbot.training.trainer import Trainer
 
     data = checkpoint.load(args.source)
     corpus = load_corpus(data.train_config.corpus)
