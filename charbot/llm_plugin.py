@@ -64,6 +64,7 @@ class Charbot(llm.Model):
             from charbot.generate.settings import SETTINGS, checked
 
             given = {row.field: getattr(self, "random_seed" if row.field == "seed" else row.field) for row in SETTINGS}
+            given["stop"] = self.stop or ()  # as the API: no stop sequence unless one is given
             try:
                 return checked(**{name: value for name, value in given.items() if value is not None})
             except CharbotError as error:

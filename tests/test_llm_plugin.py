@@ -64,3 +64,10 @@ def test_llm_chat_carries_the_state_across_turns(run, tiny_checkpoint):
     assert first in result["output"] and second in result["output"]
     fresh = charbot.load(tiny_checkpoint).generate("The", max_chars=30, random_seed=5)
     assert fresh != second  # the second reply did depend on the first turn
+
+
+def test_poem_options_reach_the_sampler(run, tiny_checkpoint):
+    result = run("-m", "charbot", "WREN:", "-o", "form", "sonnet", "-o", "checkpoint", str(tiny_checkpoint))
+    assert result["exit_code"] != 0 and "unknown form 'sonnet'" in result["output"]
+    result = run("-m", "charbot", "WREN:", "-o", "form", "qijue", "-o", "checkpoint", str(tiny_checkpoint))
+    assert result["exit_code"] != 0 and "knows no Chinese characters" in result["output"]
