@@ -58,6 +58,13 @@ def _build_corpus(args, console) -> int:
         record = tang.build(args.source)
     console.print(f"wrote {tang.text_path()}: {record['poems']:,} poems, {record['characters']:,} characters, "
                   f"{record['distinct_characters']:,} distinct, sha256 {record['sha256'][:16]}", highlight=False)
+    from charbot.corpus import read_manifest
+
+    reference = read_manifest(args.name).get("reference_build", {})
+    if reference.get("sha256") not in (None, record["sha256"]):
+        console.print(f"note: this differs from the text the shipped model was trained on (sha256 "
+                      f"{reference['sha256'][:16]}, OpenCC {reference['opencc']}; this build used OpenCC "
+                      f"{record['opencc']})", style="dim", highlight=False)
     return 0
 
 
