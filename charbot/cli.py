@@ -114,10 +114,10 @@ def build_parser() -> _Parser:
     parser = _Parser(prog="charbot", description="Chat with a character-level LSTM, generate text, train your own.")
     parser.add_argument("--version", action="version", version=f"charbot {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for add in (_add_chat, _add_generate, _add_train, _add_corpus, _add_eval, _add_info, _add_export):
+    for add in (_add_chat, _add_generate, _add_serve, _add_train, _add_corpus, _add_eval, _add_info, _add_export):
         add(sub)
     for name, command in sub.choices.items():
-        command.set_defaults(run=globals()[f"_run_{name}"])  # each command's runner, defined below
+        command.set_defaults(run=_runner(name))
     parser.commands = tuple(sub.choices)  # for `charbot [chat options]`
     return parser
 
@@ -138,6 +138,20 @@ def _add_generate(sub) -> None:
     generate.add_argument("seed_text", metavar="SEED_TEXT", help="text to continue, e.g. 'ROMEO:'; '-' reads it from standard input")
     _add_sampling(generate, stop_default=())
     generate.add_argument("-n", type=_positive_int, default=1, dest="samples", help="number of samples (default 1)")
+
+
+def _add_serve(sub) -> None:
+    """`charbot serve`."""
+    serve = sub.add_parser("serve", help="an OpenAI-compatible HTTP API for other programs",
+                           description="Serve /v1/completions and /v1/chat/completions (streamed or not), /v1/models, "
+                                       "/health and /metrics. Tokens are characters.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=_positive_int, default=8000)
+    serve.add_argument("--checkpoint", action="append", default=None, metavar="NAME",
+                       help="a model to serve, by shipped name or path; repeat for several (default shakespeare)")
+    serve.add_argument("--api-key", default=None, help="require Authorization: Bearer KEY (or set CHARBOT_API_KEY)")
+    serve.add_argument("--max-streams", type=_positive_int, default=16, help="streams generated at once (default 16)")
+    _add_runtime(serve)
 
 
 _KINDS: dict[str, dict[str, Any]] = {"positive": {"type": _positive_int}, "count": {"type": _count}, "fraction": {"type": _fraction},
@@ -247,16 +261,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def _run_chat(args) -> int:
-    from charbot.chat.repl import run_chat
+# Each command's runner, imported only when the command runs (a bad flag is answered before anything heavy).
+_RUNNERS = {"chat": "charbot.chat.repl:run_chat", "generate": "charbot.generate.command:run_generate",
+            "serve": "charbot.serve.command:run_serve", "train": "charbot.cli:_run_train",
+            "corpus": "charbot.subcommands:run_corpus", "eval": "charbot.subcommands:run_eval",
+            "info": "charbot.subcommands:run_info", "export": "charbot.subcommands:run_export"}
 
-    return run_chat(args)
 
+def _runner(command: str):
+    def run(args) -> int:
+        import importlib
 
-def _run_generate(args) -> int:
-    from charbot.generate.command import run_generate
+        module, function = _RUNNERS[command].split(":")
+        return getattr(importlib.import_module(module), function)(args)
 
-    return run_generate(args)
+    return run
 
 
 def _run_train(args) -> int:
@@ -264,28 +283,4 @@ def _run_train(args) -> int:
 
     from charbot.generate.epoch import EpochSampler
 
-    return run_train(args, sample=EpochSampler())
-
-
-def _run_corpus(args) -> int:
-    from charbot.subcommands import run_corpus
-
-    return run_corpus(args)
-
-
-def _run_eval(args) -> int:
-    from charbot.subcommands import run_eval
-
-    return run_eval(args)
-
-
-def _run_export(args) -> int:
-    from charbot.subcommands import run_export
-
-    return run_export(args)
-
-
-def _run_info(args) -> int:
-    from charbot.subcommands import run_info
-
-    return run_info(args)
+    return run_train(args, sample=EpochSampler())  # training never imports generation: the CLI hands it the sampler

@@ -1,0 +1,177 @@
+"""One thread that steps every active stream of the server, a character each in turn.
+
+Streams join and leave between steps: a request's stream is started (its text primed, from the longest
+cached state whose text begins it) when the thread next comes round, and leaves the moment it ends or its
+client goes (`Task.cancel`, checked before every step). Each stream keeps its own seed and settings, so a
+request's text is the one it gets alone. The engines are used from this thread only (a LiteRT interpreter
+is not thread-safe). This module knows nothing of HTTP.
+
+Not yet: a batched step. Each stream still takes its own LiteRT call a character, so streams share the
+CPU rather than multiply it; the interleaving is what a batched step will slot into.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+from charbot.generate.base import Engine, Stream
+from charbot.generate.state import GenState, Token, seed_or_new
+from charbot.serve.requests import Job
+
+CACHE_ENTRIES = 256
+CACHE_BYTES = 64 << 20
+
+
+class StateCache:
+    """Engine states keyed by the text that made them, least recently used first out; bounded in entries
+    and bytes. A text is primed from the longest cached text that begins it (as llama.cpp's cache_prompt)."""
+
+    def __init__(self, entries: int = CACHE_ENTRIES, max_bytes: int = CACHE_BYTES):
+        self.entries, self.max_bytes, self.bytes = entries, max_bytes, 0
+        self._states: OrderedDict[tuple[str, str], tuple[GenState, int]] = OrderedDict()
+
+    def start(self, model: str, engine: Engine, text: str) -> tuple[GenState, int]:
+        """The state after `text` (from a fresh memory), and how many of its characters came from the cache."""
+        best = max((key for key in self._states if key[0] == model and text.startswith(key[1])),
+                   key=lambda key: len(key[1]), default=None)
+        if best is None:
+            state, reused = engine.start(text)[0], 0
+        else:
+            self._states.move_to_end(best)
+            state, reused = engine.prime(self._states[best][0], text[len(best[1]):])[0], len(best[1])
+        self._put((model, text), state)
+        return state, reused
+
+    def _put(self, key: tuple[str, str], state: GenState) -> None:
+        size = sum(np.asarray(t).nbytes for pair in state.layers for t in pair) + np.asarray(state.logits).nbytes
+        if key in self._states:
+            self.bytes -= self._states.pop(key)[1]
+        self._states[key] = (state, size)
+        self.bytes += size
+        while len(self._states) > self.entries or self.bytes > self.max_bytes:
+            self.bytes -= self._states.popitem(last=False)[1][1]
+
+
+@dataclass
+class Task:
+    """One request's stream: what it emits, and whether its client is still there."""
+
+    job: Job
+    emit: Callable[[str | None, str | None], None]  # (text, None) for characters, (None, finish_reason) at the end
+    submitted: float = field(default_factory=time.perf_counter)
+    first_char: float | None = None
+    completion: int = 0  # characters emitted
+    held: str = ""  # characters that may be the start of a stop sequence: sent once they cannot be
+    cancelled: bool = False
+    stream: Stream | None = None  # the engine's stream, once started
+    tokens: Iterator[Token] | None = None  # and the iterator over it
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@dataclass
+class Metrics:
+    requests: int = 0
+    characters: int = 0
+    cancelled: int = 0
+    first_char_seconds: list[float] = field(default_factory=list)  # the last 1,000
+
+
+class Scheduler:
+    def __init__(self, engines: dict[str, Engine], max_streams: int = 16, queue_limit: int = 64):
+        self.engines, self.max_streams, self.queue_limit = engines, max_streams, queue_limit
+        self.cache, self.metrics = StateCache(), Metrics()
+        self._pending: queue.Queue[Task] = queue.Queue()
+        self._active: list[Task] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="charbot-scheduler", daemon=True)
+        self._thread.start()
+
+    @property
+    def active(self) -> int:
+        return len(self._active)
+
+    @property
+    def queued(self) -> int:
+        return self._pending.qsize()
+
+    def full(self) -> bool:
+        return self.queued >= self.queue_limit
+
+    def submit(self, job: Job, emit) -> Task:
+        task = Task(job, emit)
+        self.metrics.requests += 1
+        self._pending.put(task)
+        return task
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the streams in flight (those still running then end with finish_reason "length"), then stop."""
+        self._stopping.set()
+        self._thread.join(timeout)
+        for task in self._active:
+            task.emit(None, "length")
+
+    def _run(self) -> None:
+        while not (self._stopping.is_set() and not self._active and self._pending.empty()):
+            self._admit()
+            if not self._active:
+                time.sleep(0.002)
+                continue
+            for task in list(self._active):
+                self._step(task)
+
+    def _admit(self) -> None:
+        while len(self._active) < self.max_streams:
+            try:
+                task = self._pending.get_nowait()
+            except queue.Empty:
+                return
+            if task.cancelled:
+                self.metrics.cancelled += 1
+                continue
+            engine = self.engines[task.job.model]
+            state, _ = self.cache.start(task.job.model, engine, task.job.text)
+            task.stream = engine.stream(state, task.job.settings, seed_or_new(task.job.settings.seed))
+            task.tokens = iter(task.stream)
+            self._active.append(task)
+
+    def _step(self, task: Task) -> None:
+        if task.cancelled:
+            self._active.remove(task)
+            self.metrics.cancelled += 1
+            return
+        assert task.tokens is not None and task.stream is not None  # started by _admit
+        try:
+            token = next(task.tokens)
+        except StopIteration:
+            self._active.remove(task)
+            self._finish(task, "stop" if task.stream.stopped_by == "stop" else "length")
+            return
+        if task.first_char is None:
+            task.first_char = time.perf_counter()
+            self.metrics.first_char_seconds = [*self.metrics.first_char_seconds[-999:], task.first_char - task.submitted]
+        self.metrics.characters += 1
+        task.held += token.text
+        stops = task.job.settings.stop
+        keep = max((n for stop in stops for n in range(1, len(stop) + 1) if task.held.endswith(stop[:n])), default=0)
+        if len(task.held) > keep:  # OpenAI's rule: a stop sequence is never sent, so what may begin one waits
+            self._send(task, task.held[:len(task.held) - keep])
+            task.held = task.held[len(task.held) - keep:]
+
+    def _send(self, task: Task, text: str) -> None:
+        task.completion += len(text)
+        task.emit(text, None)
+
+    def _finish(self, task: Task, reason: str) -> None:
+        ended = next((stop for stop in task.job.settings.stop if task.held.endswith(stop)), "") if reason == "stop" else ""
+        if task.held[:len(task.held) - len(ended)]:
+            self._send(task, task.held[:len(task.held) - len(ended)])
+        task.emit(None, reason)
