@@ -287,3 +287,17 @@ def test_weights_holding_nan_are_refused_on_litert_too(tiny_checkpoint, tmp_path
     for runtime in ("tf", "litert"):
         with pytest.raises(CharbotError, match="NaN"):
             load_engine(folder, runtime)
+
+
+def test_the_batch_signature_gives_each_row_what_it_gets_alone(tiny_checkpoint):
+    lite = load_engine(tiny_checkpoint, "litert")[0]
+    assert lite.batches
+    rng = np.random.default_rng(5)
+    for rows in (3, 8, 1, 5):  # the batch is resized as the rows change
+        states = rng.normal(size=(4, rows, 48)).astype(np.float32)
+        ids = rng.integers(0, len(lite.vocab), rows).astype(np.int32)
+        logits, new = lite.step_rows(ids, states)
+        for row in range(rows):
+            alone_logits, alone_states = lite._step(ids[row:row + 1], np.ascontiguousarray(states[:, row:row + 1]))
+            np.testing.assert_array_equal(logits[row:row + 1], alone_logits)
+            np.testing.assert_array_equal(new[:, row:row + 1], alone_states)

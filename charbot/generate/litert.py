@@ -31,12 +31,16 @@ class _Signature:
         self.runner = interpreter.get_signature_runner(key)
         inputs, outputs = self.runner.get_input_details(), self.runner.get_output_details()
         self.runner(**{name: np.zeros(d["shape"], d["dtype"]) for name, d in inputs.items()})
+        self.rows = int(inputs["ids"]["shape"][0])
         self._wrapper, self._subgraph = self.runner._interpreter_wrapper, self.runner._subgraph_index
         self._ids, self._states = inputs["ids"]["index"], inputs["states"]["index"]
         self._logits, self._new_states = outputs["logits"]["index"], outputs["states"]["index"]
 
     def __call__(self, ids: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         wrapper, subgraph = self._wrapper, self._subgraph
+        if len(ids) != self.rows:  # the "batch" signature takes any number of rows: resized when it changes
+            self.runner(ids=ids, states=states)
+            self.rows = len(ids)
         wrapper.SetTensor(self._ids, ids, subgraph)
         wrapper.SetTensor(self._states, states, subgraph)
         wrapper.Invoke(subgraph)
@@ -53,11 +57,12 @@ def _interpreter(path: Path, threads: int | None, written_by: str, content: byte
             source = {"model_content": content} if content is not None else {"model_path": str(path)}
             interpreter = Interpreter(**source, num_threads=threads)
             step = _Signature(interpreter, "step")
+            batch = _Signature(interpreter, "batch") if "batch" in interpreter.get_signature_list() else None
     except (ValueError, RuntimeError, KeyError) as error:  # KeyError: a signature without ids, states or logits
         raise CharbotError(f"LiteRT model {path} cannot be read by ai-edge-litert {version('ai-edge-litert')} "
                            f"(written by the converter of TensorFlow {written_by}): {str(error).splitlines()[0]}; "
                            f"export it again with 'charbot export'") from None
-    return interpreter, step
+    return interpreter, step, batch
 
 
 class LiteRTEngine(Engine):
@@ -70,7 +75,7 @@ class LiteRTEngine(Engine):
             content: the file's bytes when the caller has read them already (to check their sha256)."""
         self.path, self.vocab, self.layers, self.units = Path(path), vocab, layers, units
         threads = threads or min(4, len(os.sched_getaffinity(0)))  # two threads: 112 us a step, one: 162 (Zen 3)
-        self.interpreter, self._step = _interpreter(self.path, threads, written_by, content)
+        self.interpreter, self._step, self._batch = _interpreter(self.path, threads, written_by, content)
         self._check_shapes()
 
     def _check_shapes(self) -> None:
@@ -101,6 +106,17 @@ class LiteRTEngine(Engine):
 
     def stream(self, state: GenState, settings, seed, constraint: Constraint | None = None) -> "LiteStream":
         return LiteStream(self, state, settings, seed, constraint)
+
+    @property
+    def batches(self) -> bool:
+        """Whether `step_rows` steps many streams in one call (exports since the "batch" signature)."""
+        return self._batch is not None
+
+    def step_rows(self, ids: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One character for each of B streams at once: ids [B], states [2 * layers, B, units] -> logits
+        [B, vocab], states. Each row's result is the one it gets alone (tests/test_litert.py)."""
+        assert self._batch is not None  # callers ask `batches` first
+        return self._batch(ids, states)
 
     def score(self, text: str):
         """`evaluate.Score` of `text` read as one stream from an empty memory (every character after the first)."""
@@ -133,6 +149,9 @@ class LiteStream:
         self.rng = np.random.default_rng(seed)
         self._pieces: list[str] = []  # the text so far (joined on demand: += on an attribute copies it whole)
         self.stopped_by = "interrupted"  # until the stream ends by itself
+        self._stops = [stop for stop in settings.stop if stop]
+        self._longest, self._tail = max(map(len, self._stops), default=0), ""
+        self._ended, self._proposed = False, 0
 
     @property
     def state(self) -> GenState:
@@ -143,32 +162,38 @@ class LiteStream:
         return "".join(self._pieces)
 
     def __iter__(self):
-        settings, chars, rng, pieces = self.settings, self.engine.vocab.chars, self.rng, self._pieces
-        stops = [stop for stop in settings.stop if stop]
-        longest, tail = max(map(len, stops), default=0), ""
-        step, next_id, probability = self.engine._step, npsampler.next_id, npsampler.probability
-        ids = np.zeros(1, np.int32)
-        constraint = self.constraint
-        while len(pieces) < settings.max_chars:
-            logits = self._logits[0]
-            char_id = next_id(logits, settings, rng, constraint and constraint.allowed(logits))
+        step, ids = self.engine._step, np.zeros(1, np.int32)
+        while (char_id := self.propose()) is not None:
             ids[0] = char_id
-            self._logits, self._states = step(ids, self._states)
-            self._chars += 1
-            char = chars[char_id]
-            pieces.append(char)
-            yield Token(char, probability(logits, char_id))
-            if constraint is not None:
-                constraint.advance(char)
-                if constraint.finished:
-                    self.stopped_by = "stop"
-                    return
-            if stops:
-                tail = (tail + char)[-longest:]
-                if any(tail.endswith(stop) for stop in stops):
-                    self.stopped_by = "stop"
-                    return
-        self.stopped_by = "length"
+            yield self.accept(*step(ids, self._states))
+
+    def propose(self) -> int | None:
+        """The next character's id, drawn from the current logits (and the constraint), or None once the
+        stream has ended. `accept` must follow with the model's output for it: the stream's own loop calls
+        the model for one row, `charbot serve` for many rows at once."""
+        if self._ended or len(self._pieces) >= self.settings.max_chars:
+            self.stopped_by = self.stopped_by if self._ended else "length"
+            return None
+        logits = self._logits[0]
+        allowed = None if self.constraint is None else self.constraint.allowed(logits)
+        self._proposed = npsampler.next_id(logits, self.settings, self.rng, allowed)
+        return self._proposed
+
+    def accept(self, logits: np.ndarray, states: np.ndarray) -> Token:
+        """Take the model's output after the proposed character ([1, vocab], [2 * layers, 1, units])."""
+        char_id, previous = self._proposed, self._logits[0]
+        self._logits, self._states, self._chars = logits, states, self._chars + 1
+        char = self.engine.vocab.chars[char_id]
+        self._pieces.append(char)
+        if self.constraint is not None:
+            self.constraint.advance(char)
+            self._ended = self.constraint.finished
+        if self._longest:
+            self._tail = (self._tail + char)[-self._longest:]
+            self._ended = self._ended or any(self._tail.endswith(stop) for stop in self._stops)
+        if self._ended:
+            self.stopped_by = "stop"
+        return Token(char, npsampler.probability(previous, char_id))
 
 
 def _row0(state: GenState) -> GenState:

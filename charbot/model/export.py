@@ -47,17 +47,25 @@ def convert(model, quantize: str = "int8") -> bytes:
     def pack(pairs):
         return tf.stack([t for pair in pairs for t in pair])
 
+    batch_spec = tf.TensorSpec([2 * layers, None, units], tf.float32, name="states")
+
     class Exported(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([1], tf.int32, name="ids"), states_spec])
         def step(self, ids, states):
             logits, new = model.step(ids, unpack(states))
             return {"logits": logits, "states": pack(new)}
 
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="ids"), batch_spec])
+        def batch(self, ids, states):
+            logits, new = model.step(ids, unpack(states))
+            return {"logits": logits, "states": pack(new)}
+
     module = Exported()
     module.weights = [weight.value for weight in model.weights]  # tracked, so the SavedModel holds them
     with tempfile.TemporaryDirectory(prefix="charbot-export-") as folder:
-        tf.saved_model.save(module, folder, signatures={"step": module.step.get_concrete_function()})
-        converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=["step"])
+        tf.saved_model.save(module, folder, signatures={"step": module.step.get_concrete_function(),
+                                                        "batch": module.batch.get_concrete_function()})
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=["step", "batch"])
         if quantize == "int8":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         return converter.convert()
