@@ -27,6 +27,7 @@ from charbot.generate.litert import LiteRTEngine, LiteStream
 from charbot.generate.state import GenState, Token, seed_or_new
 from charbot.serve.requests import Job
 
+FLUSH_SECONDS = 0.015  # how often a stream's characters are handed to its connection
 CACHE_ENTRIES = 256
 CACHE_BYTES = 64 << 20
 
@@ -71,6 +72,8 @@ class Task:
     first_char: float | None = None
     completion: int = 0  # characters emitted
     held: str = ""  # characters that may be the start of a stop sequence: sent once they cannot be
+    outbox: str = ""  # characters sent but not yet handed over: handed over every FLUSH_SECONDS
+    flushed: float = 0.0
     cancelled: bool = False
     stream: Stream | None = None  # the engine's stream, once started
     tokens: Iterator[Token] | None = None  # and the iterator over it
@@ -204,11 +207,19 @@ class Scheduler:
             task.held = task.held[len(task.held) - keep:]
 
     def _send(self, task: Task, text: str) -> None:
+        """Hand characters over in bursts: a hand-over wakes the client's event loop, so one a character
+        would cost more than the character (the first goes at once, for the time to the first character)."""
         task.completion += len(text)
-        task.emit(text, None)
+        task.outbox += text
+        now = time.perf_counter()
+        if now - task.flushed >= FLUSH_SECONDS:
+            task.emit(task.outbox, None)
+            task.outbox, task.flushed = "", now
 
     def _finish(self, task: Task, reason: str) -> None:
         ended = next((stop for stop in task.job.settings.stop if task.held.endswith(stop)), "") if reason == "stop" else ""
         if task.held[:len(task.held) - len(ended)]:
             self._send(task, task.held[:len(task.held) - len(ended)])
+        if task.outbox:
+            task.emit(task.outbox, None)
         task.emit(None, reason)
