@@ -133,3 +133,27 @@ def test_piped_input_is_a_script_with_plain_output(tiny_checkpoint, tmp_path):
     assert out.startswith("loading the model…\nWREN:") or out.startswith("WREN:")
     assert "temperature 0.2" in out and "temperature must be a number, not 'abc'" in out
     assert "\nASHER:" in out
+
+
+TANG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints", "tang")
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(TANG, "manifest.json")), reason="the tang model is not shipped yet")
+def test_a_poem_to_a_typed_title_in_a_60_column_terminal(tmp_path):
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "TERM": "xterm-256color"}
+    term = Terminal(["-m", "charbot", "chat", "--checkpoint", "tang"], env, columns=60, lines=15)
+    try:
+        term.wait_for(r"tang · temp 0\.6 · len 500", timeout=90)
+        term.type("/form 七绝\r")
+        term.wait_for("form 七绝")
+        term.type("/acrostic 春夏秋冬\r")
+        term.wait_for("acrostic 春夏秋冬")
+        term.type("江楼\r")
+        term.wait_for(r"seed \d+ · \d+ chars")
+        rows = re.findall(r"(?m)^([\u4e00-\u9fff]{7})，([\u4e00-\u9fff]{7})。$", term.text())
+        assert [first[0] + second[0] for first, second in rows] == ["春夏", "秋冬"], term.text()  # whole rows, one a line
+        term.wait_for(r"tang · temp 0\.6 · len 500 · form 七绝 · 藏头 春夏秋冬")  # the toolbar fits, in columns
+        term.type("\x04")
+        assert term.finish() == 0
+    finally:
+        term.child.close(force=True)
