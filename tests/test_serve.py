@@ -160,3 +160,19 @@ def test_requests_are_checked_before_anything_runs():
     job = parse({"model": "m", "prompt": "x", "max_completion_tokens": 9, "colour": "red"}, chat=False)
     assert job.settings.max_chars == 9 and job.settings.stop == ()
     assert messages_text([{"role": "user", "content": "Hi"}]) == "USER:\nHi\n\nASSISTANT:\n"
+
+
+def test_a_conversation_sent_again_pays_only_for_its_new_text(server, client):
+    base, name, _ = server
+    first = [{"role": "user", "name": "WREN", "content": "The tide is turning."}]
+    reply = client.chat.completions.create(model=name, messages=first, max_tokens=80, seed=5)
+    assert reply.choices[0].finish_reason == "stop"  # one speech, ended by its blank line
+    before = metrics(base)
+    longer = first + [{"role": "assistant", "content": reply.choices[0].message.content},
+                      {"role": "user", "name": "WREN", "content": "Then row."}]
+    client.chat.completions.create(model=name, messages=longer, max_tokens=20, seed=5)
+    after = metrics(base)
+    reused = after["charbot_prompt_characters_cached_total"] - before["charbot_prompt_characters_cached_total"]
+    primed = after["charbot_prompt_characters_primed_total"] - before["charbot_prompt_characters_primed_total"]
+    earlier = messages_text(first) + reply.choices[0].message.content + "\n\n"  # what the first request fed
+    assert reused == len(earlier) and primed == len(messages_text(longer)) - len(earlier)

@@ -117,7 +117,8 @@ class Server:
         waits = sorted(m.first_char_seconds)
         p50 = waits[len(waits) // 2] if waits else 0.0
         lines = ["charbot_ready 1", f"charbot_requests_total {m.requests}", f"charbot_characters_total {m.characters}",
-                 f"charbot_cancelled_total {m.cancelled}", f"charbot_streams_active {s.active}",
+                 f"charbot_cancelled_total {m.cancelled}", f"charbot_prompt_characters_primed_total {m.primed}",
+                 f"charbot_prompt_characters_cached_total {m.reused}", f"charbot_streams_active {s.active}",
                  f"charbot_queue_length {s.queued}", f"charbot_first_character_seconds_p50 {p50:.6f}"]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 

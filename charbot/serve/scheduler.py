@@ -52,6 +52,9 @@ class StateCache:
         self._put((model, text), state)
         return state, reused
 
+    def put(self, model: str, text: str, state: GenState) -> None:
+        self._put((model, text), state)
+
     def _put(self, key: tuple[str, str], state: GenState) -> None:
         size = sum(np.asarray(t).nbytes for pair in state.layers for t in pair) + np.asarray(state.logits).nbytes
         if key in self._states:
@@ -71,6 +74,7 @@ class Task:
     submitted: float = field(default_factory=time.perf_counter)
     first_char: float | None = None
     completion: int = 0  # characters emitted
+    generated: str = ""  # every character the model made, stop sequences too
     held: str = ""  # characters that may be the start of a stop sequence: sent once they cannot be
     outbox: str = ""  # characters sent but not yet handed over: handed over every FLUSH_SECONDS
     flushed: float = 0.0
@@ -87,6 +91,8 @@ class Metrics:
     requests: int = 0
     characters: int = 0
     cancelled: int = 0
+    primed: int = 0  # prompt characters fed to a model
+    reused: int = 0  # prompt characters whose state came from the cache instead
     first_char_seconds: list[float] = field(default_factory=list)  # the last 1,000
 
 
@@ -179,7 +185,9 @@ class Scheduler:
                 self.metrics.cancelled += 1
                 continue
             engine = self.engines[task.job.model]
-            state, _ = self.cache.start(task.job.model, engine, task.job.text)
+            state, reused = self.cache.start(task.job.model, engine, task.job.text)
+            self.metrics.primed += len(task.job.text) - reused
+            self.metrics.reused += reused
             task.stream = engine.stream(state, task.job.settings, seed_or_new(task.job.settings.seed))
             task.tokens = iter(task.stream)
             self._active.append(task)
@@ -199,6 +207,7 @@ class Scheduler:
             task.first_char = time.perf_counter()
             self.metrics.first_char_seconds = [*self.metrics.first_char_seconds[-999:], task.first_char - task.submitted]
         self.metrics.characters += 1
+        task.generated += token.text
         task.held += token.text
         stops = task.job.settings.stop
         keep = max((n for stop in stops for n in range(1, len(stop) + 1) if task.held.endswith(stop[:n])), default=0)
@@ -223,3 +232,5 @@ class Scheduler:
         if task.outbox:
             task.emit(task.outbox, None)
         task.emit(None, reason)
+        if task.stream is not None:  # a client that sends the conversation again starts from here
+            self.cache.put(task.job.model, task.job.text + task.generated, task.stream.state)
