@@ -24,9 +24,10 @@ import numpy as np
 
 from charbot.generate.base import Engine, Stream
 from charbot.generate.litert import LiteRTEngine, LiteStream
-from charbot.generate.state import GenState, Token, seed_or_new
+from charbot.generate.state import PRIME_TAIL, GenState, Token, seed_or_new
 from charbot.serve.requests import Job
 
+PRIME_CHUNK = 64  # prompt characters fed a round, between the steps of the streams already running
 FLUSH_SECONDS = 0.015  # how often a stream's characters are handed to its connection
 CACHE_ENTRIES = 256
 CACHE_BYTES = 64 << 20
@@ -40,17 +41,14 @@ class StateCache:
         self.entries, self.max_bytes, self.bytes = entries, max_bytes, 0
         self._states: OrderedDict[tuple[str, str], tuple[GenState, int]] = OrderedDict()
 
-    def start(self, model: str, engine: Engine, text: str) -> tuple[GenState, int]:
-        """The state after `text` (from a fresh memory), and how many of its characters came from the cache."""
+    def nearest(self, model: str, text: str) -> tuple[GenState | None, int]:
+        """The cached state of the longest text that begins `text` (None if none), and that text's length."""
         best = max((key for key in self._states if key[0] == model and text.startswith(key[1])),
                    key=lambda key: len(key[1]), default=None)
         if best is None:
-            state, reused = engine.start(text)[0], 0
-        else:
-            self._states.move_to_end(best)
-            state, reused = engine.prime(self._states[best][0], text[len(best[1]):])[0], len(best[1])
-        self._put((model, text), state)
-        return state, reused
+            return None, 0
+        self._states.move_to_end(best)
+        return self._states[best][0], len(best[1])
 
     def put(self, model: str, text: str, state: GenState) -> None:
         self._put((model, text), state)
@@ -79,6 +77,8 @@ class Task:
     outbox: str = ""  # characters sent but not yet handed over: handed over every FLUSH_SECONDS
     flushed: float = 0.0
     cancelled: bool = False
+    primed: GenState | None = None  # while its text is being fed, a chunk a round: the state so far
+    unread: str = ""  # and what of the text is still to feed
     stream: Stream | None = None  # the engine's stream, once started
     tokens: Iterator[Token] | None = None  # and the iterator over it
 
@@ -137,6 +137,9 @@ class Scheduler:
                 time.sleep(0.002)
                 continue
             for model, tasks in self._by_model().items():
+                for task in [task for task in tasks if task.primed is not None]:
+                    self._prime_some(task)
+                tasks = [task for task in tasks if task.tokens is not None]
                 engine = self.engines[model]
                 if isinstance(engine, LiteRTEngine) and engine.batches:
                     self._step_together(engine, tasks)
@@ -176,6 +179,7 @@ class Scheduler:
             self._emitted(task, token)
 
     def _admit(self) -> None:
+        """New requests join: each starts from the longest cached text that begins its own."""
         while len(self._active) < self.max_streams:
             try:
                 task = self._pending.get_nowait()
@@ -184,13 +188,26 @@ class Scheduler:
             if task.cancelled:
                 self.metrics.cancelled += 1
                 continue
-            engine = self.engines[task.job.model]
-            state, reused = self.cache.start(task.job.model, engine, task.job.text)
-            self.metrics.primed += len(task.job.text) - reused
+            engine, text = self.engines[task.job.model], task.job.text
+            cached, reused = self.cache.nearest(task.job.model, text)
+            self.metrics.primed += len(text) - reused
             self.metrics.reused += reused
-            task.stream = engine.stream(state, task.job.settings, seed_or_new(task.job.settings.seed))
-            task.tokens = iter(task.stream)
+            task.primed, task.unread = cached or engine.fresh_state(), text[reused:]
+            if len(task.unread) > PRIME_TAIL:  # a long text: read at once, as `start` reads it (its last part)
+                task.primed, task.unread = engine.start(text)[0], ""
             self._active.append(task)
+
+    def _prime_some(self, task: Task) -> None:
+        """Feed the next PRIME_CHUNK characters of a task's text, so that a long prompt does not stall the
+        streams already running; once all is fed, the state is cached and the stream starts."""
+        engine = self.engines[task.job.model]
+        assert task.primed is not None
+        task.primed = engine.prime(task.primed, task.unread[:PRIME_CHUNK])[0]
+        task.unread = task.unread[PRIME_CHUNK:]
+        if not task.unread:
+            self.cache.put(task.job.model, task.job.text, task.primed)
+            task.stream = engine.stream(task.primed, task.job.settings, seed_or_new(task.job.settings.seed))
+            task.tokens, task.primed = iter(task.stream), None
 
     def _step(self, task: Task) -> None:
         assert task.tokens is not None and task.stream is not None  # started by _admit
