@@ -13,7 +13,7 @@ FULL := $(VENV)/.full-$(CKSUM)
 
 $(LIGHT): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@test -f $(FULL) || $(BIN)/python -m pip install --quiet -e .
+	@test -f $(FULL) || $(BIN)/python -m pip install --quiet --no-compile -e .  # --no-compile: a module is compiled when first imported, and the chat imports few
 	@rm -f $(VENV)/.light-*
 	@touch $@
 
