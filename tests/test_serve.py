@@ -176,3 +176,12 @@ def test_a_conversation_sent_again_pays_only_for_its_new_text(server, client):
     primed = after["charbot_prompt_characters_primed_total"] - before["charbot_prompt_characters_primed_total"]
     earlier = messages_text(first) + reply.choices[0].message.content + ended  # what the first request fed
     assert reused == len(earlier) and primed == len(messages_text(longer)) - len(earlier)
+
+
+def test_poem_settings_are_fields_too(server, client):
+    job = parse({"model": "m", "prompt": "春江", "form": "qijue", "acrostic": "春夏秋冬", "rhyme": True}, chat=False)
+    assert (job.settings.form, job.settings.acrostic, job.settings.rhyme, job.prefix) == ("七绝", "春夏秋冬", True, "春江")
+    with pytest.raises(openai.BadRequestError, match="knows no Chinese characters"):
+        client.completions.create(model=server[1], prompt="WREN:", extra_body={"form": "七绝"})
+    with pytest.raises(openai.BadRequestError, match="unknown form"):
+        client.completions.create(model=server[1], prompt="WREN:", extra_body={"form": "sonnet"})

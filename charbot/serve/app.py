@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from charbot.errors import CharbotError
+from charbot.generate.forms import constraint_for
 from charbot.serve.requests import BadRequest, Job, parse
 from charbot.serve.scheduler import Scheduler
 
@@ -101,6 +103,9 @@ class Server:
             job = parse(json.loads(body or b"null"), chat)
             if job.model not in self.names:
                 raise BadRequest(f"unknown model {job.model!r}: this server has {', '.join(self.names)}", "model")
+            constraint_for(job.settings, self.scheduler.engines[job.model].vocab, job.prefix)  # a form it cannot keep
+        except CharbotError as bad:
+            return error(400, str(bad), "form")
         except json.JSONDecodeError as bad:
             return error(400, f"the body is not valid JSON ({bad.msg} at character {bad.pos})")
         except BadRequest as bad:

@@ -1,7 +1,8 @@
 """OpenAI request bodies made into what charbot runs: the text to continue and one checked SampleConfig.
 
-`max_tokens` and `max_completion_tokens` count characters (charbot's tokens are characters). Unknown fields
-are ignored, as OpenAI-compatible servers do; `n` above 1 is refused. Chat messages become text in the
+`max_tokens` and `max_completion_tokens` count characters (charbot's tokens are characters); charbot's own
+`top_k`, `min_p`, `form`, `acrostic` and `rhyme` are taken too. Unknown fields are ignored, as
+OpenAI-compatible servers do; `n` above 1 is refused. Chat messages become text in the
 model's own layout (`messages_text`). Every refusal is a `BadRequest` naming the field; this module does
 no I/O and imports no TensorFlow.
 """
@@ -34,6 +35,7 @@ class Job:
     stream: bool
     include_usage: bool
     chat: bool  # /v1/chat/completions
+    prefix: str = ""  # the poem so far, where a form is asked for: the prompt, or nothing in a chat
 
 
 def _number(body: dict, field: str, kind, low: float, high: float, default):
@@ -57,6 +59,13 @@ def _stop(body: dict) -> tuple[str, ...]:
     return tuple(stops)
 
 
+def _text(body: dict, field: str) -> str | None:
+    value = body.get(field)
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"{field} must be a string, not {value!r}", field)
+    return value
+
+
 def settings_from(body: dict, chat: bool = False) -> SampleConfig:
     """The sampling settings of a request, checked by the same rules as the flags and the chat. A chat
     reply is one speech: it stops at a blank line unless the request gives its own stop."""
@@ -70,6 +79,7 @@ def settings_from(body: dict, chat: bool = False) -> SampleConfig:
         "min_p": _number(body, "min_p", float, 0.0, 0.999, None),
         "seed": _number(body, "seed", int, 0, 2**31 - 2, None),
         "stop": _stop(body) or (("\n\n",) if chat else ()),
+        "form": _text(body, "form"), "acrostic": _text(body, "acrostic"), "rhyme": body.get("rhyme"),
     }
     if given["top_p"] == 0.0:
         raise BadRequest("top_p must be above 0", "top_p")
@@ -116,4 +126,4 @@ def parse(body, chat: bool) -> Job:
         text = prompt
     options = body.get("stream_options") or {}
     return Job(model, text, settings_from(body, chat), bool(body.get("stream", False)),
-               bool(isinstance(options, dict) and options.get("include_usage")), chat)
+               bool(isinstance(options, dict) and options.get("include_usage")), chat, "" if chat else text)

@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from charbot.generate.base import Engine, Stream
+from charbot.generate.forms import constraint_for
 from charbot.generate.litert import LiteRTEngine, LiteStream
 from charbot.generate.state import PRIME_TAIL, GenState, Token, seed_or_new
 from charbot.serve.requests import Job
@@ -206,7 +207,8 @@ class Scheduler:
         task.unread = task.unread[PRIME_CHUNK:]
         if not task.unread:
             self.cache.put(task.job.model, task.job.text, task.primed)
-            task.stream = engine.stream(task.primed, task.job.settings, seed_or_new(task.job.settings.seed))
+            constraint = constraint_for(task.job.settings, engine.vocab, task.job.prefix)  # checked when submitted
+            task.stream = engine.stream(task.primed, task.job.settings, seed_or_new(task.job.settings.seed), constraint)
             task.tokens, task.primed = iter(task.stream), None
 
     def _step(self, task: Task) -> None:
