@@ -52,9 +52,7 @@ class StateCache:
         return self._states[best][0], len(best[1])
 
     def put(self, model: str, text: str, state: GenState) -> None:
-        self._put((model, text), state)
-
-    def _put(self, key: tuple[str, str], state: GenState) -> None:
+        key = (model, text)
         size = sum(np.asarray(t).nbytes for pair in state.layers for t in pair) + np.asarray(state.logits).nbytes
         if key in self._states:
             self.bytes -= self._states.pop(key)[1]
