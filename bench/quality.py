@@ -42,8 +42,10 @@ def main() -> int:
     from charbot.corpus import load_corpus
     from charbot.corpus.streams import split
     from charbot.model.vocab import Vocabulary
+    from charbot.training.distribute import place
     from charbot.training.loop import train
 
+    placement = place(args.strategy, batch_size=args.batch_size)  # as `charbot train` places a run
     corpus = load_corpus(str(CORPUS))
     model_config = ModelConfig(embedding_dim=args.embedding_dim, rnn_units=args.rnn_units,
                                num_layers=args.num_layers, dropout=args.dropout,
@@ -56,12 +58,15 @@ def main() -> int:
     train_ids, val_ids = split(corpus.ids(), 0.1)
     print(header())
     print(f"corpus: {CORPUS.name}, {len(train_ids):,} training / {len(val_ids):,} validation characters")
+    print(f"placement: {placement.description}")
     config = base if args.resume else fitted_schedule(
-        args, dataclasses.replace(model_config, vocab_size=len(Vocabulary(corpus.alphabet))), base, len(train_ids))
+        args, dataclasses.replace(model_config, vocab_size=len(Vocabulary(corpus.alphabet))), base, len(train_ids),
+        placement)
 
     out = args.out or Path(tempfile.mkdtemp(prefix="charbot-quality-")) / "run"
     started = time.perf_counter()
-    result = train(corpus, model_config, config, out, resume=args.resume, reporter=_EpochPrinter())
+    result = train(corpus, model_config, config, out, resume=args.resume, reporter=_EpochPrinter(),
+                   placement=placement)
     wall = time.perf_counter() - started
     if not result.best_epoch:
         print(f"stopped before the first validation; continue with --out {out} --resume")
@@ -75,6 +80,8 @@ def parse_args():
     parser.add_argument("--budget", type=float, default=0.0, help="training seconds (0: train to early stopping)")
     parser.add_argument("--steps", type=int, default=0, help="train exactly this many windows, then validate")
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
+    parser.add_argument("--strategy", default="auto", choices=("auto", "one"),
+                        help="auto places the run as `charbot train` does; one: a single device")
     parser.add_argument("--rnn-units", type=int, default=512)
     parser.add_argument("--num-layers", type=int, default=1)
     parser.add_argument("--embedding-dim", type=int, default=64)
@@ -95,7 +102,7 @@ def parse_args():
     return parser.parse_args()
 
 
-def fitted_schedule(args, model_config, base, train_chars: int):
+def fitted_schedule(args, model_config, base, train_chars: int, placement):
     """`base` with its cosine schedule fitted to --steps or to --budget (measured here); else `base`."""
     windows = (train_chars - 1) // args.batch_size // args.seq_len
     if args.steps:
@@ -103,7 +110,7 @@ def fitted_schedule(args, model_config, base, train_chars: int):
         return dataclasses.replace(base, schedule_steps=args.steps, max_steps=args.steps,
                                    epochs=math.ceil(args.steps / windows))
     if args.budget:
-        steps_per_second = calibrate(model_config, base)
+        steps_per_second = calibrate(model_config, base, placement)
         steps = int(steps_per_second * args.budget)
         print(f"calibration: {steps_per_second:.1f} steps/s -> schedule of {steps} steps "
               f"({steps * args.batch_size * args.seq_len / train_chars:.1f} epochs) in {args.budget:.0f} s")
@@ -139,19 +146,20 @@ def _regularisers(args) -> str:
     return ", ".join(parts + (["locked"] if args.locked_dropout else []) + (["layer-norm"] if args.layer_norm else []))
 
 
-def calibrate(model_config, config) -> float:
+def calibrate(model_config, config, placement) -> float:
     """Training steps per second on this machine for this model, after compilation."""
     import numpy as np
 
     from charbot.training.precision import choose_here
     from charbot.training.trainer import Trainer
 
-    trainer = Trainer(model_config, config, total_steps=1000, precision=choose_here(config.precision)[0])
+    trainer = Trainer(model_config, config, total_steps=1000, placement=placement,
+                      precision=choose_here(config.precision)[0])
     states = trainer.zero_state()
     x = np.random.default_rng(0).integers(0, model_config.vocab_size, (config.batch_size, config.seq_len)).astype(np.int32)
-    for _ in range(2):
+    for _ in range(3):  # tracing, and the first steps under a strategy, run slow
         _, states = trainer.step(x, x, states, (0, 0))
-    count, started = 10, time.perf_counter()
+    count, started = 20, time.perf_counter()
     for _ in range(count):
         _, states = trainer.step(x, x, states, (0, 0))
     return count / (time.perf_counter() - started)

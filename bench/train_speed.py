@@ -1,7 +1,10 @@
 """Training throughput: charbot in float32 and at `--precision auto`, plain `model.fit`, and PyTorch.
 
 All train the same architecture at the same batch and window length, in one run:
-- charbot: the char-rnn stream layout, LSTM state carried from window to window, compiled step;
+- charbot: the char-rnn stream layout, LSTM state carried from window to window, compiled step; on one
+  device, and placed as `charbot train` places it by default (`--strategy auto`: on AVX-512 CPUs with
+  2+ cores, one logical device a core, `charbot.training.distribute.cpu_split`). Each charbot row runs
+  in a process of its own, since logical devices and thread pools are fixed when TensorFlow starts;
 - fit: a stateless Keras 3 model (Embedding -> LSTM x N -> Dense) fed random windows by `fit`;
 - with --peer: ../shared/peers/run-torch-peer, the same model in PyTorch (float32 and bfloat16
   autocast), run as a separate process after charbot's figures (skipped with a message if absent).
@@ -27,14 +30,17 @@ import numpy as np  # noqa: E402
 PEER = Path(__file__).resolve().parent.parent.parent / "shared" / "peers" / "run-torch-peer"
 
 
-def charbot_speed(model_config, ids, args, precision: str, xla: bool | None = None) -> float:
+def charbot_speed(model_config, ids, args, precision: str, xla: bool | None = None, strategy: str = "one") -> float:
     from charbot.config import TrainConfig
     from charbot.corpus.streams import lay_out
+    from charbot.training.distribute import place
     from charbot.training.trainer import Trainer
 
     B, T = args.batch_size, args.seq_len
+    placement = place(strategy, batch_size=B)
+    print(f"placement: {placement.description}", file=sys.stderr)
     trainer = Trainer(model_config, TrainConfig(batch_size=B, seq_len=T), total_steps=10_000, precision=precision,
-                      xla=xla)
+                      placement=placement, xla=xla)
     layout = lay_out(ids, B, T)
     states = trainer.zero_state()
     for k in range(2):  # trace
@@ -101,7 +107,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed training steps for each method")
     parser.add_argument("--peer", action="store_true", help="also run ../shared/peers/run-torch-peer")
     parser.add_argument("--layer-norm", action="store_true", help="also time --layer-norm at --precision auto")
+    parser.add_argument("--row", help=argparse.SUPPRESS)  # PRECISION:STRATEGY:XLA:NORM, one charbot row, run by main
     args = parser.parse_args()
+    if args.row:
+        return _one_row(args)
 
     from charbot.config import ModelConfig
     from charbot.corpus import load_corpus
@@ -119,29 +128,28 @@ def main() -> None:
     print(f"--precision auto chose {auto}: {why}", flush=True)
     rows = _rows(model_config, ids, args, auto)
     print()
-    print(f"{'method':44s} {'chars/s':>10s}")
+    print(f"{'method':58s} {'chars/s':>10s}")
     for name, value in rows:
-        print(f"{name:44s} {value:10,.0f}")
+        print(f"{name:58s} {value:10,.0f}")
     _ratios(dict(rows), rows[0][1], rows[1][1])
 
 
 def _rows(model_config, ids, args, auto) -> list[tuple[str, float]]:
     """(method, chars/s) for every method timed; charbot float32 and auto first."""
-    import dataclasses
-
     from charbot.system.hardware import cpu_flags, machine
     from charbot.training.trainer import xla_pays
 
     xla = xla_pays("one", cpu_flags(), bool(machine()["gpus"]), args.rnn_units)
     print(f"training step: {'XLA-compiled' if xla else 'plain graph'} on this CPU (charbot.training.trainer.xla_pays)")
-    rows = [("charbot, float32", charbot_speed(model_config, ids, args, "float32"))]
-    rows.append((f"charbot, --precision auto ({auto})", charbot_speed(model_config, ids, args, auto)))
+    rows = [("charbot, float32", _row(args, "float32", "auto")),
+            (f"charbot, --precision auto ({auto})", _row(args, auto, "auto"))]
+    rows += [("charbot, float32, one device", _row(args, "float32", "one")),
+             (f"charbot, {auto}, one device", _row(args, auto, "one"))]
     other = "plain graph" if xla else "XLA-compiled"
-    rows.append((f"charbot, float32, step {other} (not chosen)", charbot_speed(model_config, ids, args, "float32",
-                                                                           xla=not xla)))
+    rows.append((f"charbot, float32, one device, step {other} (not chosen)", _row(args, "float32", "one", not xla)))
     if args.layer_norm:
-        normalised = dataclasses.replace(model_config, layer_norm=True)
-        rows.append((f"charbot, {auto}, --layer-norm", charbot_speed(normalised, ids, args, auto)))
+        rows.append((f"charbot, {auto}, --layer-norm", _row(args, auto, "auto", norm=True)))
+        rows.append((f"charbot, {auto}, --layer-norm, one device", _row(args, auto, "one", norm=True)))
     rows.append(("Keras model.fit, float32 (random windows)", fit_speed(model_config, ids, args)))
     peer = peer_speeds(model_config, args) if args.peer else {}
     names = {"torch_train_float32_chars_per_s": "PyTorch, float32",
@@ -149,12 +157,48 @@ def _rows(model_config, ids, args, auto) -> list[tuple[str, float]]:
     return rows + [(names[key], value) for key, value in peer.items() if key in names]
 
 
+def _row(args, precision: str, strategy: str, xla: bool | None = None, norm: bool = False) -> float:
+    """One charbot row, timed in a fresh process (its stderr, the placement line, passes through)."""
+    command = [sys.executable, __file__, "--row", f"{precision}:{strategy}:{xla}:{norm}",
+               *(f"--{name.replace('_', '-')}={getattr(args, name)}"
+                 for name in ("rnn_units", "num_layers", "batch_size", "seq_len", "steps"))]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _one_row(args) -> None:
+    """The --row process: print this row's chars/s as its last line."""
+    import dataclasses
+
+    from charbot.config import ModelConfig
+    from charbot.corpus import load_corpus
+    from charbot.model.vocab import Vocabulary
+    from charbot.system.tfload import load_tensorflow
+
+    precision, strategy, xla, norm = args.row.split(":")
+    corpus = load_corpus("shakespeare")
+    ids = corpus.ids()[:2_000_000].astype(np.int32)
+    model_config = ModelConfig(vocab_size=len(Vocabulary(corpus.alphabet)), rnn_units=args.rnn_units,
+                               num_layers=args.num_layers, dropout=0.0)
+    model_config = dataclasses.replace(model_config, layer_norm=norm == "True")
+    load_tensorflow()
+    speed = charbot_speed(model_config, ids, args, precision, {"None": None, "True": True, "False": False}[xla],
+                          strategy)
+    print(f"{speed:.1f}")
+
+
 def _ratios(speeds: dict[str, float], ours32: float, ours_auto: float) -> None:
     print()
+    print("(charbot float32 and auto: placed as `charbot train` places them by default)")
     print(f"charbot float32 / fit:            {ours32 / speeds['Keras model.fit, float32 (random windows)']:.2f}x")
+    one = [value for name, value in speeds.items() if name.endswith(", one device") and "float32" not in name]
+    if one:
+        print(f"charbot auto, default placement / one device: {ours_auto / one[0]:.2f}x")
     normalised = [value for name, value in speeds.items() if name.endswith("--layer-norm")]
     if normalised:
         print(f"charbot --layer-norm / plain:     {normalised[0] / ours_auto:.2f}x (the same precision)")
+        normalised_one = [value for name, value in speeds.items() if name.endswith("--layer-norm, one device")]
+        print(f"charbot --layer-norm, default placement / one device: {normalised[0] / normalised_one[0]:.2f}x")
     if "PyTorch, float32" in speeds:
         torch32 = speeds["PyTorch, float32"]
         print(f"charbot float32 / PyTorch float32: {ours32 / torch32:.2f}x (target >= 1.0)")

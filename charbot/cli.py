@@ -178,7 +178,8 @@ def _add_train(sub) -> None:
                                  help=field.metadata["help"].replace("%", "%%") + shown, **_KINDS[field.metadata["kind"]])
     trainer.add_argument("--strategy", choices=STRATEGIES, default="auto",
                          help="one device, mirrored (all local GPUs, or --cpu-devices), multi-worker (TF_CONFIG); "
-                              "auto is mirrored with more than one GPU (default auto)")
+                              "auto is mirrored with more than one GPU, or over one logical device a core on an AVX-512 CPU "
+                              "(default auto)")
     trainer.add_argument("--cpu-devices", type=_positive_int, default=0,
                          help="split the CPU into N logical devices for --strategy mirrored")
 

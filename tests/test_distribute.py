@@ -149,3 +149,19 @@ def test_multi_worker_without_tf_config_is_one_line(short_play_file, tmp_path):
     assert done.stderr.strip().splitlines() == [
         "charbot: error: --strategy multi-worker needs TF_CONFIG: a JSON object with cluster.worker (a list of "
         "host:port) and task (type and index); see the README"]
+
+
+@pytest.mark.parametrize("flags, cpus, batch, devices", [
+    ({"avx2", "avx512f", "avx512_bf16"}, 2, 64, 2),  # the measured case: one device a core
+    ({"avx2", "avx512f"}, 2, 32, 2),  # 16 rows a replica, as measured with the 2 x 384 model
+    ({"avx2", "avx512f"}, 2, 24, 0),  # 12 rows a replica: too few
+    ({"avx2", "avx512f"}, 8, 64, 4),  # more cores than 16-row replicas: 4 devices, 2 threads each
+    ({"avx2", "avx512f"}, 4, 48, 3),  # the most devices that split the batch evenly
+    ({"avx2", "avx512f"}, 2, 33, 0),  # an odd batch cannot be split
+    ({"avx2", "avx512f"}, 1, 64, 0),  # one core
+    ({"avx2", "fma"}, 2, 64, 0),  # AVX2: one device, XLA-compiled (trainer.xla_pays)
+])
+def test_auto_splits_the_cpu_only_where_it_was_measured_to_pay(flags, cpus, batch, devices):
+    from charbot.training.distribute import cpu_split
+
+    assert cpu_split(flags, cpus, batch) == devices

@@ -46,6 +46,14 @@ def _window_matmul(a, b, compute_dtype, transpose_a=False, transpose_b=False):
     return tf.reshape(tf.cast(out, tf.float32), [shape[0], shape[1], -1])
 
 
+def _sum_over_window(t):
+    """t [time, batch, n] summed over time and batch, as a float32 product with a row of ones: Eigen's
+    reduction ran 5x slower than oneDNN's product on one thread (11.9 against 2.3 ms for 128 x 32 x 2048)."""
+    shape = tf.shape(t)
+    rows = tf.reshape(t, [shape[0] * shape[1], -1])
+    return tf.matmul(tf.ones([1, shape[0] * shape[1]], t.dtype), rows)[0]
+
+
 def _gates(z):
     """Pre-activations [batch, 4 units] -> activated gates i, f, g, o (Keras' order)."""
     i, f, g, o = tf.split(z, 4, axis=-1)
@@ -129,10 +137,12 @@ def lstm_sequence(x, h, c, kernel, recurrent_kernel, bias, compute_dtype=tf.floa
 
 def _window_grads(x, h_prev, d_z, kernel, compute_dtype):
     """After the loop back through time: the gradients of x, the kernel, the recurrent kernel and the
-    bias from the pre-activation gradients d_z [time, batch, 4 units], each one product over the window."""
-    return (_window_matmul(d_z, kernel, compute_dtype, transpose_b=True),
-            _window_matmul(x, d_z, compute_dtype, transpose_a=True),
-            _window_matmul(h_prev, d_z, compute_dtype, transpose_a=True), tf.reduce_sum(d_z, axis=[0, 1]))
+    bias from the pre-activation gradients d_z [time, batch, 4 units], each one product over the window
+    (d_z cast to compute_dtype once for the three)."""
+    products = tf.cast(d_z, compute_dtype)
+    return (_window_matmul(products, kernel, compute_dtype, transpose_b=True),
+            _window_matmul(x, products, compute_dtype, transpose_a=True),
+            _window_matmul(h_prev, products, compute_dtype, transpose_a=True), _sum_over_window(d_z))
 
 
 def _forward(projected, h, c, recurrent, compute_dtype, steps):
@@ -186,8 +196,8 @@ def _normalised_sequence(x, h, c, weights, norm, compute_dtype):
             d_z, d_y, d_n, d_h0, d_c0 = _normalised_backward(d_hs, d_h, d_c, saved, c_prev, tf.transpose(r), norm,
                                                              compute_dtype, steps)
             gates_hat, cells_hat = saved[1], saved[3]
-            d_norm = (tf.reduce_sum(d_y * gates_hat, [0, 1]), tf.reduce_sum(d_y, [0, 1]),
-                      tf.reduce_sum(d_n * cells_hat, [0, 1]), tf.reduce_sum(d_n, [0, 1]))
+            d_norm = (_sum_over_window(d_y * gates_hat), _sum_over_window(d_y),
+                      _sum_over_window(d_n * cells_hat), _sum_over_window(d_n))
             d_x, d_kernel, d_recurrent, d_bias = _window_grads(x, h_prev, d_z, k, compute_dtype)
             return d_x, d_h0, d_c0, d_kernel, d_recurrent, d_bias, *d_norm
 

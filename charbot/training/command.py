@@ -25,7 +25,8 @@ def run_train(args, sample=None) -> int:
     corpus = load_corpus(args.corpus, progress=reporter.on_reading)  # first: a bad corpus needs no TensorFlow
     out = Path(args.out or Path("runs") / Path(corpus.name).stem)
     _refuse_early(args, corpus, out, reporter)
-    placement = place(args.strategy, args.cpu_devices)  # before any TensorFlow op: multi-worker needs it
+    # Before any TensorFlow op: multi-worker needs it, and logical CPU devices are made then.
+    placement = place(args.strategy, args.cpu_devices, _batch_size(args, out))
     model_config = ModelConfig(**{f.name: getattr(args, f.name) for f in flagged(ModelConfig)})
     train_config = TrainConfig(corpus=args.corpus, **{f.name: getattr(args, f.name) for f in flagged(TrainConfig)})
     result = train(corpus, model_config, train_config, out, resume=args.resume, placement=placement,
@@ -37,6 +38,15 @@ def run_train(args, sample=None) -> int:
         if path := export_best(out):
             reporter.on_note(f"wrote {path}: chat and generate run it on LiteRT, without TensorFlow")
     return 0 if result.history or result.stopped == "interrupted" else 1
+
+
+def _batch_size(args, out: Path) -> int:
+    """The run's batch size: a resumed run's is its checkpoint's."""
+    if not args.resume:
+        return args.batch_size
+    from charbot.model import checkpoint
+
+    return checkpoint.load(out / "latest", weights=False).train_config.batch_size
 
 
 def _refuse_early(args, corpus, out: Path, reporter) -> None:
