@@ -125,12 +125,12 @@ def bfloat16_errors(layer_norm: bool, seed: int, units: int = 64, time_steps: in
     return logit_error, max(np.linalg.norm(g - r) / np.linalg.norm(r) for g, r in zip(gradients, reference))
 
 
-# Measured on an AMD EPYC Zen 5 (avx512_bf16) over seeds 0 to 11 of this set-up: the largest logit error
-# 0.0013 and relative gradient error 0.0040 for the plain cell; 0.032 and 0.087 with layer normalisation,
-# whose normalised pre-activations magnify the rounding of the bfloat16 products and carry it back through
-# 17 steps (layer 0's gradients err 3x layer 1's). The bounds are 3x those. A wrong gradient formula errs
-# by order 1.
-BF16_BOUNDS = {False: (0.004, 0.012), True: (0.1, 0.26)}  # layer_norm: (logits, gradients)
+# Measured on an AMD EPYC Zen 5 (avx512_bf16) over seeds 0 to 11 of this set-up, with oneDNN's kernels and
+# with Eigen's (TF_ENABLE_ONEDNN_OPTS=0), the worst of the two: the largest logit error 0.0022 and relative
+# gradient error 0.0100 for the plain cell; 0.043 and 0.117 with layer normalisation, whose normalised
+# pre-activations magnify the rounding of the bfloat16 products and carry it back through 17 steps
+# (layer 0's gradients err 3x layer 1's). The bounds are 3x those. A wrong gradient formula errs by order 1.
+BF16_BOUNDS = {False: (0.0066, 0.03), True: (0.13, 0.35)}  # layer_norm: (logits, gradients)
 
 
 @pytest.mark.skipif(bfloat16_crashes_tensorflow(cpu_flags(), onednn_isa_cap()),
