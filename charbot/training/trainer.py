@@ -57,7 +57,7 @@ class Trainer:
         self.xla = xla_pays(placement.name, cpu_flags(), bool(tf.config.list_physical_devices("GPU")),
                             model_config.rnn_units) if xla is None else xla
         self.train_step = self._compile_train_step()
-        self.eval_step = self._compile_eval_step()
+        self.eval_step, self.replica_eval_step = self._compile_eval_step()
 
     def _compile_train_step(self):
         tf, model, optimizer, strategy = self.tf, self.model, self.optimizer, self.placement.strategy
@@ -94,15 +94,22 @@ class Trainer:
         return train_step
 
     def _compile_eval_step(self):
-        tf, model = self.tf, self.model
+        """(one-device step, replicas' step or None): validation runs on the replicas of a mirrored
+        placement (on one logical device a core, one device would have one thread)."""
+        tf, model, strategy = self.tf, self.model, self.placement.strategy
 
-        @tf.function(reduce_retracing=True, autograph=False)
-        def eval_step(x, y, states):
+        def losses_of(x, y, states):
             logits, new_states = model(x, states, training=False)
             losses = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
             return tf.reduce_sum(losses), new_states
 
-        return eval_step
+        @tf.function(reduce_retracing=True, autograph=False)
+        def on_replicas(x, y, states):
+            loss, new_states = strategy.run(losses_of, args=(x, y, states))
+            return strategy.reduce("sum", loss, axis=None), new_states
+
+        mirrored = self.placement.name == "mirrored" and self.replicas > 1
+        return tf.function(losses_of, reduce_retracing=True, autograph=False), on_replicas if mirrored else None
 
     def to_replicas(self, value):
         return to_replicas(self.placement.strategy, value)
@@ -139,12 +146,16 @@ class Trainer:
     def evaluate(self, layout: StreamLayout) -> float:
         """Mean loss (nats/char) over every character of the layout, state carried throughout.
 
-        Runs on one device of each worker (every worker computes the same figure)."""
-        tf = self.tf
-        states = self.model.zero_state(layout.inputs.shape[0])
+        Runs on the replicas of a mirrored placement, each on its rows, where they split the layout's;
+        otherwise on one device of each worker (every worker computes the same figure)."""
+        tf, rows = self.tf, layout.inputs.shape[0]
+        states = self.model.zero_state(rows)
+        step, place = self.eval_step, tf.constant
+        if self.replica_eval_step is not None and rows % self.replicas == 0:
+            step, place, states = self.replica_eval_step, self.to_replicas, self.to_replicas(states)
         total, count = 0.0, 0
         for x, y in layout.windows():
-            loss_sum, states = self.eval_step(tf.constant(x), tf.constant(y), states)
+            loss_sum, states = step(place(x), place(y), states)
             total += float(loss_sum)
             count += x.size
         return total / count
