@@ -171,9 +171,13 @@ def train(corpus: str | Path, out: str | Path, **settings):
 
     `settings` are the fields of `ModelConfig` and `TrainConfig` (rnn_units, num_layers, dropout,
     epochs, batch_size, seq_len, learning_rate, precision, ...); `resume=True` continues a run.
+    The run is placed as `charbot train` places it (`--strategy auto`) where TensorFlow has not started
+    yet in this process; after that, logical CPU devices can no longer be made, and it runs on one device.
     """
     from charbot.config import ModelConfig, TrainConfig
     from charbot.corpus import load_corpus
+    from charbot.model import checkpoint
+    from charbot.training.distribute import place
     from charbot.training.loop import train as run
 
     resume = settings.pop("resume", False)
@@ -184,7 +188,14 @@ def train(corpus: str | Path, out: str | Path, **settings):
         raise TypeError(f"unknown training settings: {', '.join(sorted(unknown))}")
     model_config = ModelConfig(**{k: v for k, v in settings.items() if k in model_fields})
     train_config = TrainConfig(corpus=str(corpus), **{k: v for k, v in settings.items() if k in train_fields})
-    result = run(load_corpus(str(corpus)), model_config, train_config, Path(out), resume=resume)
+    latest = Path(out) / "latest"  # a resumed run's batch is its checkpoint's (a missing one: the loop says so)
+    batch_size = checkpoint.load(latest, weights=False).train_config.batch_size if resume and latest.is_dir() \
+        else train_config.batch_size
+    try:
+        placement = place("auto", batch_size=batch_size)
+    except CharbotError:  # TensorFlow is running already: the CPU cannot be split now
+        placement = place("one")
+    result = run(load_corpus(str(corpus)), model_config, train_config, Path(out), resume=resume, placement=placement)
     from charbot.model.export import export_best
 
     export_best(Path(out))  # best/ carries its model.tflite, so load() runs it on LiteRT at once
