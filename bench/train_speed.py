@@ -112,18 +112,12 @@ def main() -> None:
     if args.row:
         return _one_row(args)
 
-    from charbot.config import ModelConfig
-    from charbot.corpus import load_corpus
     from charbot.training.precision import choose_here
-    from charbot.model.vocab import Vocabulary
 
-    corpus = load_corpus("shakespeare")
-    vocab = Vocabulary(corpus.alphabet)
-    ids = corpus.ids()[:2_000_000].astype(np.int32)
-    model_config = ModelConfig(vocab_size=len(vocab), rnn_units=args.rnn_units, num_layers=args.num_layers, dropout=0.0)
+    ids, model_config = _workload(args)
     print(header())  # first: it loads TensorFlow quietly, before choose_here lists the GPUs
     auto, why = choose_here("auto")
-    print(f"model: {args.num_layers} x LSTM({args.rnn_units}), vocabulary {len(vocab)}, batch {args.batch_size} x "
+    print(f"model: {args.num_layers} x LSTM({args.rnn_units}), vocabulary {model_config.vocab_size}, batch {args.batch_size} x "
           f"{args.seq_len}, {args.steps} timed steps each")
     print(f"--precision auto chose {auto}: {why}", flush=True)
     rows = _rows(model_config, ids, args, auto)
@@ -166,22 +160,22 @@ def _row(args, precision: str, strategy: str, xla: bool | None = None, norm: boo
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def _one_row(args) -> None:
-    """The --row process: print this row's chars/s as its last line."""
-    import dataclasses
-
+def _workload(args, layer_norm: bool = False):
+    """(ids, model settings): the first 2M characters of the bundled corpus and the model under test."""
     from charbot.config import ModelConfig
     from charbot.corpus import load_corpus
     from charbot.model.vocab import Vocabulary
-    from charbot.system.tfload import load_tensorflow
 
-    precision, strategy, xla, norm = args.row.split(":")
     corpus = load_corpus("shakespeare")
-    ids = corpus.ids()[:2_000_000].astype(np.int32)
-    model_config = ModelConfig(vocab_size=len(Vocabulary(corpus.alphabet)), rnn_units=args.rnn_units,
-                               num_layers=args.num_layers, dropout=0.0)
-    model_config = dataclasses.replace(model_config, layer_norm=norm == "True")
-    load_tensorflow()
+    return corpus.ids()[:2_000_000].astype(np.int32), ModelConfig(
+        vocab_size=len(Vocabulary(corpus.alphabet)), rnn_units=args.rnn_units, num_layers=args.num_layers,
+        dropout=0.0, layer_norm=layer_norm)
+
+
+def _one_row(args) -> None:
+    """The --row process: print this row's chars/s as its last line."""
+    precision, strategy, xla, norm = args.row.split(":")
+    ids, model_config = _workload(args, layer_norm=norm == "True")
     speed = charbot_speed(model_config, ids, args, precision, {"None": None, "True": True, "False": False}[xla],
                           strategy)
     print(f"{speed:.1f}")

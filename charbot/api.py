@@ -176,9 +176,8 @@ def train(corpus: str | Path, out: str | Path, **settings):
     """
     from charbot.config import ModelConfig, TrainConfig
     from charbot.corpus import load_corpus
-    from charbot.model import checkpoint
     from charbot.training.distribute import place
-    from charbot.training.loop import train as run
+    from charbot.training.loop import run_batch_size, train as run
 
     resume = settings.pop("resume", False)
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
@@ -188,11 +187,8 @@ def train(corpus: str | Path, out: str | Path, **settings):
         raise TypeError(f"unknown training settings: {', '.join(sorted(unknown))}")
     model_config = ModelConfig(**{k: v for k, v in settings.items() if k in model_fields})
     train_config = TrainConfig(corpus=str(corpus), **{k: v for k, v in settings.items() if k in train_fields})
-    latest = Path(out) / "latest"  # a resumed run's batch is its checkpoint's (a missing one: the loop says so)
-    batch_size = checkpoint.load(latest, weights=False).train_config.batch_size if resume and latest.is_dir() \
-        else train_config.batch_size
     try:
-        placement = place("auto", batch_size=batch_size)
+        placement = place("auto", batch_size=run_batch_size(Path(out), resume, train_config.batch_size))
     except CharbotError:  # TensorFlow is running already: the CPU cannot be split now
         placement = place("one")
     result = run(load_corpus(str(corpus)), model_config, train_config, Path(out), resume=resume, placement=placement)

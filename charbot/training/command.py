@@ -18,7 +18,7 @@ def run_train(args, sample=None) -> int:
     from charbot.corpus import load_corpus
     from charbot.training.distribute import place
     from charbot.training.progress import RichReporter
-    from charbot.training.loop import train
+    from charbot.training.loop import run_batch_size, train
 
     args.corpus = os.pathsep.join(args.corpus)  # one string, as TrainConfig.corpus keeps it
     reporter = RichReporter()
@@ -26,7 +26,7 @@ def run_train(args, sample=None) -> int:
     out = Path(args.out or Path("runs") / Path(corpus.name).stem)
     _refuse_early(args, corpus, out, reporter)
     # Before any TensorFlow op: multi-worker needs it, and logical CPU devices are made then.
-    placement = place(args.strategy, args.cpu_devices, _batch_size(args, out))
+    placement = place(args.strategy, args.cpu_devices, run_batch_size(out, args.resume, args.batch_size))
     model_config = ModelConfig(**{f.name: getattr(args, f.name) for f in flagged(ModelConfig)})
     train_config = TrainConfig(corpus=args.corpus, **{f.name: getattr(args, f.name) for f in flagged(TrainConfig)})
     result = train(corpus, model_config, train_config, out, resume=args.resume, placement=placement,
@@ -38,15 +38,6 @@ def run_train(args, sample=None) -> int:
         if path := export_best(out):
             reporter.on_note(f"wrote {path}: chat and generate run it on LiteRT, without TensorFlow")
     return 0 if result.history or result.stopped == "interrupted" else 1
-
-
-def _batch_size(args, out: Path) -> int:
-    """The run's batch size: a resumed run's is its checkpoint's."""
-    if not args.resume:
-        return args.batch_size
-    from charbot.model import checkpoint
-
-    return checkpoint.load(out / "latest", weights=False).train_config.batch_size
 
 
 def _refuse_early(args, corpus, out: Path, reporter) -> None:

@@ -52,10 +52,12 @@ def cpu_split(flags: set[str], cpus: int, batch_size: int) -> int:
 
     One a core, on CPUs with AVX-512 (where the training step is the plain graph, `trainer.xla_pays`),
     as long as each replica keeps 16 rows or more of the batch. Measured on a 2-core AMD EPYC Zen 5
-    (`bench/train_speed.py`, batch 64 x 128, 2 x LSTM(512)): bfloat16 12.5k against 11.3k chars/s, float32
-    8.5k against 7.3k, and 2 x LSTM(384) with layer norm at batch 32 13.9k against 10.0k. On AVX2 CPUs
-    the single device's XLA-compiled step is kept: XLA cannot compile a step over mirrored variables,
-    and under oneDNN's AVX2 kernels the split plain graph (6.3k) lost to XLA on one device (7.2k).
+    (`bench/train_speed.py --peer --layer-norm`, batch 64 x 128, 2 x LSTM(512)): bfloat16 13,382 against
+    10,736 chars/s on one device, float32 8,778 against 7,435, layer norm 10,227 against 7,781; in a
+    throwaway timing, 2 x LSTM(384) with layer norm at batch 32 (16 rows a replica) 13.9k against 10.0k.
+    On AVX2 CPUs the single device's XLA-compiled step is kept: XLA cannot compile a step over mirrored
+    variables, and under oneDNN's AVX2 kernels (the Zen 5 capped) the split plain graph made 6.3k
+    against 7.2k for XLA on one device, float32.
     More than 2 cores was not measured: there the split keeps 16 rows a replica and gives each
     device the remaining threads.
     """

@@ -51,6 +51,15 @@ def _start_or_resume(corpus: Corpus, model_config: ModelConfig, train_config: Tr
     return resumed.model_config, resumed.train_config, resumed.vocab, resumed
 
 
+def run_batch_size(out: Path, resume: bool, batch_size: int) -> int:
+    """The batch a run in `out` trains with, before TensorFlow starts (placement needs it): a resumed
+    run's is its checkpoint's; a run to resume that is not there is the loop's to report."""
+    latest = Path(out) / "latest"
+    if not (resume and latest.is_dir()):
+        return batch_size
+    return checkpoint.load(latest, weights=False).train_config.batch_size
+
+
 def _ids_in(corpus: Corpus, vocab: Vocabulary, progress) -> np.ndarray:
     """The corpus as ids of `vocab`: the cached memory map (a resumed run's vocabulary is the corpus's)."""
     if vocab.chars != corpus.alphabet:

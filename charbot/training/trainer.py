@@ -150,12 +150,12 @@ class Trainer:
         otherwise on one device of each worker (every worker computes the same figure)."""
         tf, rows = self.tf, layout.inputs.shape[0]
         states = self.model.zero_state(rows)
-        step, place = self.eval_step, tf.constant
+        step, feed = self.eval_step, tf.constant
         if self.replica_eval_step is not None and rows % self.replicas == 0:
-            step, place, states = self.replica_eval_step, self.to_replicas, self.to_replicas(states)
+            step, feed, states = self.replica_eval_step, self.to_replicas, self.to_replicas(states)
         total, count = 0.0, 0
         for x, y in layout.windows():
-            loss_sum, states = step(place(x), place(y), states)
+            loss_sum, states = step(feed(x), feed(y), states)
             total += float(loss_sum)
             count += x.size
         return total / count
