@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ def machine_line() -> str:
     m = machine()
     isa = onednn_isa_cap()
     kernels = f" (oneDNN capped at {isa} by ONEDNN_MAX_CPU_ISA)" if isa else ""
+    xla_cap = [flag for flag in os.environ.get("XLA_FLAGS", "").split() if flag.startswith("--xla_cpu_max_isa")]
+    kernels += f" (XLA capped by {xla_cap[0]})" if xla_cap else ""
     return (f"{m['cpu']} ({m['processor']}), {m['cpu_count']} cores, {m['cpu_class']}{kernels}, "
             f"GPUs: {m['gpus'] or 'none'}; "
             f"{platform.system()}, Python {platform.python_version()}, TensorFlow {m['tensorflow']}")

@@ -18,6 +18,7 @@ Run: .venv/bin/python bench/train_speed.py [--peer] [--layer-norm]
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -28,6 +29,9 @@ from common import header
 import numpy as np  # noqa: E402
 
 PEER = Path(__file__).resolve().parent.parent.parent / "shared" / "peers" / "run-torch-peer"
+# What caps PyTorch's kernels as ONEDNN_MAX_CPU_ISA and XLA_FLAGS cap charbot's (the peer inherits them):
+# to time an AVX2 CPU's kernels on an AVX-512 one, set all of them (docs/training.md, "Which CPU?")
+PEER_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
 
 
 def charbot_speed(model_config, ids, args, precision: str, xla: bool | None = None, strategy: str = "one") -> float:
@@ -80,7 +84,8 @@ def peer_speeds(model_config, args) -> dict[str, float]:
     command = [str(PEER), "--vocab", str(model_config.vocab_size), "--embedding-dim", str(model_config.embedding_dim),
                "--rnn-units", str(args.rnn_units), "--num-layers", str(args.num_layers), "--batch-size",
                str(args.batch_size), "--seq-len", str(args.seq_len), "--steps", str(args.steps)]
-    print("peer command:", " ".join(command), flush=True)
+    caps = [f"{name}={os.environ[name]}" for name in PEER_CAPS if name in os.environ]
+    print("peer command:", " ".join(caps + command), flush=True)
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
         print(f"peer: failed ({done.stderr.strip().splitlines()[-1:]})")
@@ -130,10 +135,10 @@ def main() -> None:
 
 def _rows(model_config, ids, args, auto) -> list[tuple[str, float]]:
     """(method, chars/s) for every method timed; charbot float32 and auto first."""
-    from charbot.system.hardware import cpu_flags, machine
+    from charbot.system.hardware import kernel_flags, machine
     from charbot.training.trainer import xla_pays
 
-    xla = xla_pays("one", cpu_flags(), bool(machine()["gpus"]), args.rnn_units)
+    xla = xla_pays("one", kernel_flags(), bool(machine()["gpus"]), args.rnn_units)
     print(f"training step: {'XLA-compiled' if xla else 'plain graph'} on this CPU (charbot.training.trainer.xla_pays)")
     rows = [("charbot, float32", _row(args, "float32", "auto")),
             (f"charbot, --precision auto ({auto})", _row(args, auto, "auto"))]

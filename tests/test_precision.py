@@ -9,7 +9,7 @@ from charbot.model import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
-from charbot.system.hardware import bfloat16_crashes_tensorflow, cpu_flags, cpu_model, onednn_isa_cap
+from charbot.system.hardware import bfloat16_crashes_tensorflow, cpu_flags, cpu_model, kernel_flags, onednn_isa_cap
 from charbot.training.precision import choose
 from charbot.training.loop import train
 
@@ -62,6 +62,16 @@ def test_onednn_capped_below_avx512_keeps_a_bfloat16_cpu_in_float32():
     assert onednn_isa_cap({"DNNL_MAX_CPU_ISA": "AVX2_VNNI"}) == "AVX2_VNNI"
     assert onednn_isa_cap({"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0"}) is None  # oneDNN off
     assert onednn_isa_cap({}) is None
+
+
+def test_a_onednn_cap_below_avx512_hides_avx512_and_amx_from_the_choices_by_cpu_class():
+    zen5 = {"avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni"}
+    xeon = zen5 | {"amx_bf16", "amx_tile"}
+    assert kernel_flags(zen5, {}) == zen5
+    assert kernel_flags(xeon, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}) == xeon  # a cap at AVX-512 keeps it
+    assert kernel_flags(zen5, {"ONEDNN_MAX_CPU_ISA": "avx2"}) == {"avx2", "fma"}
+    assert kernel_flags(xeon, {"DNNL_MAX_CPU_ISA": "AVX2_VNNI"}) == {"avx2", "fma"}
+    assert kernel_flags(zen5, {"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0"}) == zen5  # oneDNN off
 
 
 def test_cpu_flags_from_cpuinfo(tmp_path):

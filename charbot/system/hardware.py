@@ -52,6 +52,16 @@ def onednn_isa_cap(environ=os.environ) -> str | None:
     return cap if cap and environ.get("TF_ENABLE_ONEDNN_OPTS") != "0" else None
 
 
+def kernel_flags(flags: set[str] | None = None, environ=os.environ) -> set[str]:
+    """The CPU's flags (default: this CPU's) as oneDNN's kernels see them: without AVX-512 and AMX under a
+    cap below AVX-512 (ONEDNN_MAX_CPU_ISA=AVX2, say), so that what is chosen by CPU class (`cpu_split`,
+    `xla_pays`) follows the kernels that run."""
+    flags = cpu_flags() if flags is None else flags
+    if onednn_isa_cap(environ) not in ONEDNN_BELOW_AVX512:
+        return flags
+    return {flag for flag in flags if not flag.startswith(("avx512", "amx"))}
+
+
 def cpu_class(flags: set[str]) -> str:
     """The class of x86-64 CPU that decides which kernels run: what charbot's figures are quoted by."""
     if flags & set(NATIVE_BF16_FLAGS):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from charbot.errors import CharbotError
-from charbot.system.hardware import cpu_flags
+from charbot.system.hardware import kernel_flags
 
 STRATEGIES = ("auto", "one", "mirrored", "multi-worker")
 
@@ -97,7 +97,7 @@ def place(name: str = "auto", cpu_devices: int = 0, batch_size: int = 0) -> Plac
 
     gpus = tf.config.list_physical_devices("GPU")
     if name == "auto" and not gpus and not cpu_devices:
-        cpu_devices = cpu_split(cpu_flags(), cores(), batch_size)
+        cpu_devices = cpu_split(kernel_flags(), cores(), batch_size)
         name = "mirrored" if cpu_devices else "one"
     if cpu_devices > 1:
         split_cpu(cpu_devices)

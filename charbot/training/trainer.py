@@ -15,7 +15,7 @@ from charbot.model import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.training.distribute import Placement, from_replicas, place, to_replicas
 from charbot.errors import CharbotError
-from charbot.system.hardware import cpu_flags
+from charbot.system.hardware import kernel_flags
 from charbot.corpus.streams import StreamLayout
 
 
@@ -54,7 +54,7 @@ class Trainer:
             # Slots exist before the first step: created lazily inside strategy.run they would not.
             optimizer.build(self.model.trainable_variables)
         self.optimizer = optimizer
-        self.xla = xla_pays(placement.name, cpu_flags(), bool(tf.config.list_physical_devices("GPU")),
+        self.xla = xla_pays(placement.name, kernel_flags(), bool(tf.config.list_physical_devices("GPU")),
                             model_config.rnn_units) if xla is None else xla
         self.train_step = self._compile_train_step()
         self.eval_step, self.replica_eval_step = self._compile_eval_step()
