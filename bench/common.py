@@ -12,15 +12,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def machine_line() -> str:
     """The CPU by name, its cores and native bfloat16, the GPUs, and the software; TensorFlow loaded quietly."""
-    from charbot.system.hardware import machine, onednn_isa_cap
+    from charbot.system.hardware import cpu_flags, machine, tensorflow_uses_onednn
     from charbot.system.tfload import load_tensorflow
 
     load_tensorflow()
     m = machine()
-    isa = onednn_isa_cap()
-    kernels = f" (oneDNN capped at {isa} by ONEDNN_MAX_CPU_ISA)" if isa else ""
-    xla_cap = [flag for flag in os.environ.get("XLA_FLAGS", "").split() if flag.startswith("--xla_cpu_max_isa")]
-    kernels += f" (XLA capped by {xla_cap[0]})" if xla_cap else ""
+    kernels = f"; TensorFlow's kernels: {'oneDNN' if tensorflow_uses_onednn(cpu_flags()) else 'Eigen'}"
+    caps = [f"{name}={os.environ[name]}" for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS")
+            if os.environ.get(name)]
+    caps += [flag for flag in os.environ.get("XLA_FLAGS", "").split() if flag.startswith("--xla_cpu_max_isa")]
+    kernels += f" (set: {' '.join(caps)})" if caps else ""
     return (f"{m['cpu']} ({m['processor']}), {m['cpu_count']} cores, {m['cpu_class']}{kernels}, "
             f"GPUs: {m['gpus'] or 'none'}; "
             f"{platform.system()}, Python {platform.python_version()}, TensorFlow {m['tensorflow']}")

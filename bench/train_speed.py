@@ -34,7 +34,7 @@ PEER = Path(__file__).resolve().parent.parent.parent / "shared" / "peers" / "run
 PEER_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
 
 
-def charbot_speed(model_config, ids, args, precision: str, xla: bool | None = None, strategy: str = "one") -> float:
+def charbot_speed(model_config, ids, args, precision: str, xla: str | None = None, strategy: str = "one") -> float:
     from charbot.config import TrainConfig
     from charbot.corpus.streams import lay_out
     from charbot.training.distribute import place
@@ -135,17 +135,17 @@ def main() -> None:
 
 def _rows(model_config, ids, args, auto) -> list[tuple[str, float]]:
     """(method, chars/s) for every method timed; charbot float32 and auto first."""
-    from charbot.system.hardware import kernel_flags, machine
-    from charbot.training.trainer import xla_pays
+    from charbot.system.hardware import cpu_flags, kernel_flags, machine, tensorflow_uses_onednn
+    from charbot.training.trainer import XLA_MODES, xla_pays
 
-    xla = xla_pays("one", kernel_flags(), bool(machine()["gpus"]), args.rnn_units)
-    print(f"training step: {'XLA-compiled' if xla else 'plain graph'} on this CPU (charbot.training.trainer.xla_pays)")
+    xla = xla_pays("one", kernel_flags(), bool(machine()["gpus"]), args.rnn_units, tensorflow_uses_onednn(cpu_flags()))
+    print(f"XLA compiles on one device: {xla} (charbot.training.trainer.xla_pays: off, the LSTM's loops, or the step)")
     rows = [("charbot, float32", _row(args, "float32", "auto")),
             (f"charbot, --precision auto ({auto})", _row(args, auto, "auto"))]
     rows += [("charbot, float32, one device", _row(args, "float32", "one")),
              (f"charbot, {auto}, one device", _row(args, auto, "one"))]
-    other = "plain graph" if xla else "XLA-compiled"
-    rows.append((f"charbot, float32, one device, step {other} (not chosen)", _row(args, "float32", "one", not xla)))
+    for other in [mode for mode in XLA_MODES if mode != xla] if xla != "off" else ["step"]:
+        rows.append((f"charbot, float32, one device, XLA {other} (not chosen)", _row(args, "float32", "one", other)))
     if args.layer_norm:
         rows.append((f"charbot, {auto}, --layer-norm", _row(args, auto, "auto", norm=True)))
         rows.append((f"charbot, {auto}, --layer-norm, one device", _row(args, auto, "one", norm=True)))
@@ -156,7 +156,7 @@ def _rows(model_config, ids, args, auto) -> list[tuple[str, float]]:
     return rows + [(names[key], value) for key, value in peer.items() if key in names]
 
 
-def _row(args, precision: str, strategy: str, xla: bool | None = None, norm: bool = False) -> float:
+def _row(args, precision: str, strategy: str, xla: str | None = None, norm: bool = False) -> float:
     """One charbot row, timed in a fresh process (its stderr, the placement line, passes through)."""
     command = [sys.executable, __file__, "--row", f"{precision}:{strategy}:{xla}:{norm}",
                *(f"--{name.replace('_', '-')}={getattr(args, name)}"
@@ -181,8 +181,7 @@ def _one_row(args) -> None:
     """The --row process: print this row's chars/s as its last line."""
     precision, strategy, xla, norm = args.row.split(":")
     ids, model_config = _workload(args, layer_norm=norm == "True")
-    speed = charbot_speed(model_config, ids, args, precision, {"None": None, "True": True, "False": False}[xla],
-                          strategy)
+    speed = charbot_speed(model_config, ids, args, precision, None if xla == "None" else xla, strategy)
     print(f"{speed:.1f}")
 
 

@@ -7,7 +7,9 @@ import tensorflow as tf
 
 from charbot.config import ModelConfig
 from charbot.model.network import build_model
-from charbot.system.hardware import bfloat16_crashes_tensorflow, cpu_flags, onednn_isa_cap
+from charbot.system.hardware import bfloat16_crashes_tensorflow, cpu_flags, onednn_isa_cap, tensorflow_uses_onednn
+
+BF16_CRASHES = bfloat16_crashes_tensorflow(cpu_flags(), onednn_isa_cap(), tensorflow_uses_onednn(cpu_flags()))
 
 
 def outputs_and_gradients(model, ids, targets, states):
@@ -84,7 +86,7 @@ def test_layer_normalisation_really_normalises():
     np.testing.assert_allclose(parts.var(-1), 1.0, rtol=1e-3)
 
 
-@pytest.mark.skipif(bfloat16_crashes_tensorflow(cpu_flags(), onednn_isa_cap()),
+@pytest.mark.skipif(BF16_CRASHES,
                     reason="oneDNN is capped below AVX-512 on a bfloat16 CPU: a bfloat16 matmul segfaults TensorFlow")
 def test_bfloat16_products_stay_close_to_float32():
     config = ModelConfig(vocab_size=11, embedding_dim=8, rnn_units=16, num_layers=2, dropout=0.0)
@@ -133,7 +135,7 @@ def bfloat16_errors(layer_norm: bool, seed: int, units: int = 64, time_steps: in
 BF16_BOUNDS = {False: (0.0066, 0.03), True: (0.13, 0.35)}  # layer_norm: (logits, gradients)
 
 
-@pytest.mark.skipif(bfloat16_crashes_tensorflow(cpu_flags(), onednn_isa_cap()),
+@pytest.mark.skipif(BF16_CRASHES,
                     reason="oneDNN is capped below AVX-512 on a bfloat16 CPU: a bfloat16 matmul segfaults TensorFlow")
 @pytest.mark.parametrize("layer_norm", [False, True])
 def test_the_bfloat16_training_path_against_the_oracle(layer_norm):

@@ -9,7 +9,8 @@ from charbot.model import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.corpus import load_corpus
 from charbot.errors import CharbotError
-from charbot.system.hardware import bfloat16_crashes_tensorflow, cpu_flags, cpu_model, kernel_flags, onednn_isa_cap
+from charbot.system.hardware import (bfloat16_crashes_tensorflow, cpu_flags, cpu_model, kernel_flags, onednn_isa_cap,
+                                     onednn_pays, tensorflow_uses_onednn)
 from charbot.training.precision import choose
 from charbot.training.loop import train
 
@@ -60,7 +61,11 @@ def test_onednn_capped_below_avx512_keeps_a_bfloat16_cpu_in_float32():
     assert choose("bfloat16", [], {"avx2"}, "AVX2")[0] == "bfloat16"  # no native bfloat16: emulated, no crash
     assert onednn_isa_cap({"ONEDNN_MAX_CPU_ISA": "avx2"}) == "AVX2"
     assert onednn_isa_cap({"DNNL_MAX_CPU_ISA": "AVX2_VNNI"}) == "AVX2_VNNI"
-    assert onednn_isa_cap({"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0"}) is None  # oneDNN off
+    assert onednn_isa_cap({"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0"}) == "AVX2"  # Eigen's sgemm
+    # TensorFlow on Eigen (TF_ENABLE_ONEDNN_OPTS=0) does not crash; capped, the bfloat16 is not native either
+    assert choose("auto", [], bf16_cpu, "AVX2", onednn=False)[0] == "float32"
+    assert choose("bfloat16", [], bf16_cpu, "AVX2", onednn=False)[0] == "bfloat16"
+    assert not bfloat16_crashes_tensorflow(bf16_cpu, "AVX2", onednn=False)
     assert onednn_isa_cap({}) is None
 
 
@@ -71,7 +76,39 @@ def test_a_onednn_cap_below_avx512_hides_avx512_and_amx_from_the_choices_by_cpu_
     assert kernel_flags(xeon, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}) == xeon  # a cap at AVX-512 keeps it
     assert kernel_flags(zen5, {"ONEDNN_MAX_CPU_ISA": "avx2"}) == {"avx2", "fma"}
     assert kernel_flags(xeon, {"DNNL_MAX_CPU_ISA": "AVX2_VNNI"}) == {"avx2", "fma"}
-    assert kernel_flags(zen5, {"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0"}) == zen5  # oneDNN off
+    # TensorFlow's own kernels off: its Eigen products still run oneDNN's sgemm, capped
+    assert kernel_flags(zen5, {"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0"}) == {"avx2", "fma"}
+
+
+@pytest.mark.parametrize("flags, environ, expected", [
+    ({"avx2", "fma"}, {}, False),  # AMD Zen 3: Eigen
+    ({"avx2", "fma", "avx_vnni"}, {}, True),  # Intel Alder Lake
+    ({"avx2", "avx512f", "avx512_bf16"}, {}, True),
+    ({"avx2", "avx512f", "avx512_bf16"}, {"TF_ENABLE_ONEDNN_OPTS": "0"}, False),
+    ({"avx2", "fma"}, {"TF_ENABLE_ONEDNN_OPTS": "1"}, True),
+])
+def test_which_cpus_tensorflow_runs_on_onednn(flags, environ, expected):
+    assert tensorflow_uses_onednn(flags, environ) is expected
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ({"avx2", "fma"}, True),  # AMD Zen 3: TensorFlow leaves oneDNN off, charbot turns it on
+    ({"avx2", "fma", "avx_vnni"}, False),  # on already
+    ({"avx2", "avx512f", "avx512_bf16"}, False),  # on already
+    ({"avx2", "avx512f"}, False),  # AVX-512 without VNNI: not measured, TensorFlow's default stays
+    ({"sse4_2"}, False),
+])
+def test_charbot_turns_onednn_on_for_avx2_cpus_only(flags, expected):
+    assert onednn_pays(flags) is expected
+
+
+def test_the_onednn_rule_agrees_with_tensorflow_here():
+    from charbot.system.tfload import load_tensorflow
+
+    load_tensorflow()
+    from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own answer (private, pinned 2.21)
+
+    assert tensorflow_uses_onednn(cpu_flags()) is bool(_pywrap_util_port.IsMklEnabled())
 
 
 def test_cpu_flags_from_cpuinfo(tmp_path):
@@ -87,7 +124,8 @@ def test_cpu_flags_from_cpuinfo(tmp_path):
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 @pytest.mark.slow(seconds=11)
 def test_mixed_precision_trains_close_to_float32_and_is_recorded(tmp_path, play_file, precision):
-    if precision == "bfloat16" and bfloat16_crashes_tensorflow(cpu_flags(), onednn_isa_cap()):
+    if precision == "bfloat16" and bfloat16_crashes_tensorflow(cpu_flags(), onednn_isa_cap(),
+                                                                 tensorflow_uses_onednn(cpu_flags())):
         pytest.skip("bfloat16 is refused here: oneDNN is capped below AVX-512 on a bfloat16 CPU (see above)")
     corpus = load_corpus(str(play_file))
     model = ModelConfig(embedding_dim=8, rnn_units=32, num_layers=2, dropout=0.0)

@@ -97,7 +97,7 @@ def cell(z, c, norm=None):
     return o * tf.tanh(c if norm is None else normalise(c, norm[2], norm[3], 1)[0]), c
 
 
-def lstm_sequence(x, h, c, kernel, recurrent_kernel, bias, compute_dtype=tf.float32, norm=None):
+def lstm_sequence(x, h, c, kernel, recurrent_kernel, bias, compute_dtype=tf.float32, norm=None, xla_loops=False):
     """Run one LSTM layer over a time-major window; differentiable in every input.
 
     Args:
@@ -107,22 +107,24 @@ def lstm_sequence(x, h, c, kernel, recurrent_kernel, bias, compute_dtype=tf.floa
             variables, Keras' layout).
         compute_dtype: dtype of the matrix products (tf.float32, tf.bfloat16 or tf.float16).
         norm: layer normalisation's (gates gain [4 units], gates shift, cell gain [units], cell shift), or None.
+        xla_loops: XLA-compile the loops through time (`_compiled`); the window products stay outside.
     Returns:
         (hs [time, batch, units], h after the last step, c after the last step), all float32.
     """
+    forward, backward = (_compiled(loop, xla_loops) for loop in (_forward, _backward))
 
     @tf.custom_gradient
     def run(x, h0, c0, kernel, recurrent_kernel, bias):
         k, r = tf.cast(kernel, compute_dtype), tf.cast(recurrent_kernel, compute_dtype)
         steps = tf.shape(x)[0]
         projected = _window_matmul(x, k, compute_dtype) + bias
-        hs, cs, gates = _forward(projected, h0, c0, r, compute_dtype, steps)
+        hs, cs, gates = forward(projected, h0, c0, r, compute_dtype, steps)
 
         def grad(d_hs, d_h, d_c):
             d_hs, d_h, d_c = (tf.zeros_like(a) if d is None else d for d, a in ((d_hs, hs), (d_h, h0), (d_c, c0)))
             h_prev = tf.concat([h0[None], hs[:-1]], 0)  # [time, batch, units]: h entering each step
             c_prev = tf.concat([c0[None], cs[:-1]], 0)
-            d_z, d_h0, d_c0 = _backward(d_hs, d_h, d_c, gates, cs, c_prev, tf.transpose(r), compute_dtype, steps)
+            d_z, d_h0, d_c0 = backward(d_hs, d_h, d_c, gates, cs, c_prev, tf.transpose(r), compute_dtype, steps)
             d_x, d_kernel, d_recurrent, d_bias = _window_grads(x, h_prev, d_z, k, compute_dtype)
             return d_x, d_h0, d_c0, d_kernel, d_recurrent, d_bias
 
@@ -131,8 +133,19 @@ def lstm_sequence(x, h, c, kernel, recurrent_kernel, bias, compute_dtype=tf.floa
     # Read the variables out here: a custom gradient must see tensors, not variables.
     weights = [tf.convert_to_tensor(w) for w in (kernel, recurrent_kernel, bias)]
     if norm is not None:
-        return _normalised_sequence(x, h, c, weights, [tf.convert_to_tensor(w) for w in norm], compute_dtype)
+        return _normalised_sequence(x, h, c, weights, [tf.convert_to_tensor(w) for w in norm], compute_dtype,
+                                    xla_loops)
     return run(x, h, c, *weights)
+
+
+def _compiled(loop, xla: bool):
+    """`loop` (a loop through time; its first argument [time, ...], its last the number of steps), XLA-compiled
+    when `xla`. On AVX2 CPUs XLA runs the loops' small per-step products and their element-wise work faster
+    than the plain graph, and the window products slower than oneDNN: `trainer.xla_pays` measures it."""
+    if not xla:
+        return loop
+    run = tf.function(lambda *args: loop(*args, tf.shape(args[0])[0]), jit_compile=True, autograph=False)
+    return lambda *args: run(*args[:-1])
 
 
 def _window_grads(x, h_prev, d_z, kernel, compute_dtype):
@@ -179,21 +192,22 @@ def _backward(d_hs, d_h, d_c, gates, cs, c_prev, recurrent_t, compute_dtype, ste
 
 # --- the layer-normalised cell ----------------------------------------------------------------------
 
-def _normalised_sequence(x, h, c, weights, norm, compute_dtype):
+def _normalised_sequence(x, h, c, weights, norm, compute_dtype, xla_loops):
     """`lstm_sequence` with layer normalisation in the cell (same arguments and results)."""
+    forward, backward = (_compiled(loop, xla_loops) for loop in (_normalised_forward, _normalised_backward))
 
     @tf.custom_gradient
     def run(x, h0, c0, kernel, recurrent_kernel, bias, *norm):
         k, r = tf.cast(kernel, compute_dtype), tf.cast(recurrent_kernel, compute_dtype)
         steps = tf.shape(x)[0]
         projected = _window_matmul(x, k, compute_dtype) + bias
-        hs, cs, saved = _normalised_forward(projected, h0, c0, r, norm, compute_dtype, steps)
+        hs, cs, saved = forward(projected, h0, c0, r, norm, compute_dtype, steps)
 
         def grad(d_hs, d_h, d_c):
             d_hs, d_h, d_c = (tf.zeros_like(a) if d is None else d for d, a in ((d_hs, hs), (d_h, h0), (d_c, c0)))
             h_prev = tf.concat([h0[None], hs[:-1]], 0)
             c_prev = tf.concat([c0[None], cs[:-1]], 0)
-            d_z, d_y, d_n, d_h0, d_c0 = _normalised_backward(d_hs, d_h, d_c, saved, c_prev, tf.transpose(r), norm,
+            d_z, d_y, d_n, d_h0, d_c0 = backward(d_hs, d_h, d_c, saved, c_prev, tf.transpose(r), norm,
                                                              compute_dtype, steps)
             gates_hat, cells_hat = saved[1], saved[3]
             d_norm = (_sum_over_window(d_y * gates_hat), _sum_over_window(d_y),

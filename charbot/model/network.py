@@ -46,6 +46,7 @@ class CharModel(keras.Model):
         super().__init__(name="charbot", **kwargs)
         self.config = config
         self.layerwise = not tf.config.list_physical_devices("GPU") if layerwise is None else layerwise
+        self.xla_loops = False  # the layer-wise loops through time XLA-compiled (set by the trainer: `xla_pays`)
         for flag, used in (("--weight-drop", config.weight_drop > 0), ("--layer-norm", config.layer_norm)):
             if used and not self.layerwise:
                 raise CharbotError(f"{flag} needs the layer-wise LSTM, which trains on CPUs; on a GPU the Keras "
@@ -111,7 +112,7 @@ class CharModel(keras.Model):
         lstm = self.lstms[index]
         if self.layerwise:
             return lstm_sequence(tf.cast(x, tf.float32), h, c, lstm.cell.kernel, recurrent_kernel, lstm.cell.bias,
-                                 tf.as_dtype(lstm.compute_dtype), self.norm(index))
+                                 tf.as_dtype(lstm.compute_dtype), self.norm(index), self.xla_loops)
         out, h, c = lstm(tf.transpose(x, [1, 0, 2]), initial_state=[h, c], training=False)
         cast = lambda t: tf.cast(t, tf.float32)  # noqa: E731
         return cast(tf.transpose(out, [1, 0, 2])), cast(h), cast(c)

@@ -5,13 +5,18 @@ it imports and first touches a device, and TF_CPP_MIN_LOG_LEVEL no longer silenc
 They are noise in a terminal program, so stderr is pointed at /dev/null for exactly that span; an
 import that fails restores stderr first, so real errors are still shown. Set CHARBOT_TF_LOGS=1 to
 see everything.
+
+On AVX2 CPUs where TensorFlow leaves its oneDNN kernels off, it turns them on (`hardware.onednn_pays`;
+TF_ENABLE_ONEDNN_OPTS, when set, decides instead).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
+from charbot.system.hardware import cpu_flags, onednn_pays
 from charbot.system.quiet import quiet
 
 _lock = threading.Lock()
@@ -29,6 +34,8 @@ def load_tensorflow() -> None:
         from charbot.system import xlacache
 
         xlacache.enable()  # before TensorFlow reads TF_XLA_FLAGS
+        if "TF_ENABLE_ONEDNN_OPTS" not in os.environ and "tensorflow" not in sys.modules and onednn_pays(cpu_flags()):
+            os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"  # read once, at import
         if os.environ.get("CHARBOT_TF_LOGS") != "1":
             # C++ log lines from later work (XLA's notes on loading cached code, for one) would land in
             # the middle of the chat; failures still arrive as Python exceptions.

@@ -9,20 +9,21 @@ way, so checkpoints do not change. This module decides only; it does not build o
 from __future__ import annotations
 
 from charbot.errors import CharbotError
-from charbot.system.hardware import NATIVE_BF16_FLAGS, bfloat16_crashes_tensorflow, cpu_flags, onednn_isa_cap
+from charbot.system.hardware import (NATIVE_BF16_FLAGS, ONEDNN_BELOW_AVX512, bfloat16_crashes_tensorflow, cpu_flags,
+                                     onednn_isa_cap, tensorflow_uses_onednn)
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 
 def choose(requested: str, gpus: list[tuple[int, int] | None], flags: set[str],
-           isa_cap: str | None = None) -> tuple[str, str]:
-    """(precision, why) for `requested`, given the GPUs' compute capabilities, the CPU flags and the ISA
-    oneDNN is capped at (`hardware.onednn_isa_cap`)."""
+           isa_cap: str | None = None, onednn: bool = True) -> tuple[str, str]:
+    """(precision, why) for `requested`, given the GPUs' compute capabilities, the CPU flags, the ISA
+    oneDNN is capped at (`hardware.onednn_isa_cap`) and whether TensorFlow's kernels are oneDNN's."""
     if requested not in PRECISIONS:
         raise CharbotError(f"unknown precision {requested!r}: use one of {', '.join(PRECISIONS)}")
     native = sorted(flags & set(NATIVE_BF16_FLAGS))
-    if not gpus and bfloat16_crashes_tensorflow(flags, isa_cap):
-        if requested == "bfloat16":
+    if not gpus and native and isa_cap in ONEDNN_BELOW_AVX512:
+        if requested == "bfloat16" and bfloat16_crashes_tensorflow(flags, isa_cap, onednn):
             raise CharbotError(f"--precision bfloat16 with ONEDNN_MAX_CPU_ISA={isa_cap} crashes TensorFlow on this "
                                "CPU (a segfault in oneDNN's bfloat16 matmul): unset ONEDNN_MAX_CPU_ISA, or use "
                                "--precision float32")
@@ -49,4 +50,4 @@ def choose_here(requested: str) -> tuple[str, str]:
 
     gpus = [tf.config.experimental.get_device_details(gpu).get("compute_capability")
             for gpu in tf.config.list_physical_devices("GPU")]
-    return choose(requested, gpus, cpu_flags(), onednn_isa_cap())
+    return choose(requested, gpus, cpu_flags(), onednn_isa_cap(), tensorflow_uses_onednn(cpu_flags()))

@@ -45,7 +45,8 @@ class RichReporter(Reporter):
             f"{train_config.seq_len}{where}",
             highlight=False,
         )
-        step = "; the training step XLA-compiled (faster on this CPU)" if info.get("xla") else ""
+        compiled = {"step": "the training step", "loops": "the LSTM's loops through time"}.get(info.get("xla", "off"))
+        step = f"; {compiled} XLA-compiled (faster on this CPU)" if compiled else ""
         self.console.print(f"precision {info['precision']}: {escape(info['precision_reason'])}; "
                            f"{escape(info['placement'])}{step}", highlight=False)
 

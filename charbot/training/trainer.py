@@ -15,7 +15,7 @@ from charbot.model import checkpoint
 from charbot.config import ModelConfig, TrainConfig
 from charbot.training.distribute import Placement, from_replicas, place, to_replicas
 from charbot.errors import CharbotError
-from charbot.system.hardware import kernel_flags
+from charbot.system.hardware import cpu_flags, kernel_flags, tensorflow_uses_onednn
 from charbot.corpus.streams import StreamLayout
 
 
@@ -28,9 +28,9 @@ class Trainer:
     """
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, total_steps: int,
-                 placement: Placement | None = None, precision: str = "float32", xla: bool | None = None):
+                 placement: Placement | None = None, precision: str = "float32", xla: str | None = None):
         """Args:
-            xla: XLA-compile the training step; None decides by `xla_pays` on this machine."""
+            xla: what XLA compiles (`XLA_MODES`); None decides by `xla_pays` on this machine."""
         from charbot.model.network import build_model  # first: imports TensorFlow quietly
 
         import keras
@@ -54,8 +54,13 @@ class Trainer:
             # Slots exist before the first step: created lazily inside strategy.run they would not.
             optimizer.build(self.model.trainable_variables)
         self.optimizer = optimizer
-        self.xla = xla_pays(placement.name, kernel_flags(), bool(tf.config.list_physical_devices("GPU")),
-                            model_config.rnn_units) if xla is None else xla
+        if xla is None:
+            xla = xla_pays(placement.name, kernel_flags(), bool(tf.config.list_physical_devices("GPU")),
+                           model_config.rnn_units, tensorflow_uses_onednn(cpu_flags()))
+        if xla not in XLA_MODES:
+            raise CharbotError(f"unknown XLA mode {xla!r}: use one of {', '.join(XLA_MODES)}")
+        self.xla = xla
+        self.model.xla_loops = xla == "loops" and self.model.layerwise
         self.train_step = self._compile_train_step()
         self.eval_step, self.replica_eval_step = self._compile_eval_step()
 
@@ -86,7 +91,7 @@ class Trainer:
 
         # autograph=False: no Python control flow here depends on a tensor (lstm.py writes its loops as
         # tf.while_loop), and converting the code cost each run's first trace about 2 s.
-        @tf.function(reduce_retracing=True, jit_compile=self.xla, autograph=False)
+        @tf.function(reduce_retracing=True, jit_compile=self.xla == "step", autograph=False)
         def train_step(x, y, states, seed):
             loss, new_states = strategy.run(replica_step, args=(x, y, states, seed))
             return strategy.reduce("sum", loss, axis=None), new_states
@@ -191,16 +196,28 @@ class Trainer:
         return self.to_replicas(tuple(states))
 
 
-def xla_pays(strategy: str, flags: set[str], gpu: bool, rnn_units: int) -> bool:
-    """Whether XLA-compiling the training step is faster on this machine (one device only).
+XLA_MODES = ("off", "loops", "step")  # what of the training step XLA compiles
 
-    Measured with 2 x LSTM(512), batch 64 x 128, float32: on an AVX2 CPU (AMD EPYC Zen 3, no AVX-512)
-    XLA ran 3,347 to 3,694 chars/s against 2,815 to 2,951 for the plain graph (three runs each, +26%):
-    TensorFlow's own matrix products there go through Eigen's contraction in small oneDNN blocks, XLA's
-    do not. On an AVX-512 CPU XLA ran at 0.67x the plain graph (8.3k against 12.4k chars/s). Compiling
-    costs seconds (4 s more for a 2 x 24 model, 9 s for 2 x 512) that a small model never earns back.
+
+def xla_pays(strategy: str, flags: set[str], gpu: bool, rnn_units: int, onednn: bool) -> str:
+    """What of the training step XLA compiles on this machine (`XLA_MODES`): "step", all of it; "loops",
+    the LSTM's loops through time (`lstm._compiled`), the window products left to TensorFlow; or "off".
+
+    Only on AVX2 CPUs, on one device (on AVX-512 ones the CPU is split and the plain graph runs: XLA ran
+    at 0.67x it there, 8.3k against 12.4k chars/s), for layers of 128 units or more (compiling costs
+    seconds, 9 s more for 2 x 512, that a small model never earns back). Measured with 2 x LSTM(512),
+    batch 64 x 128, float32, the Zen 5 rows capped to AVX2 (ONEDNN_MAX_CPU_ISA, XLA_FLAGS=--xla_cpu_max_isa):
+    - TensorFlow on Eigen (`onednn` False: its default on AVX2 CPUs without AVX-VNNI, AMD Zen 2 and 3): the
+      step. Its products there run in small oneDNN sgemm blocks, slower than XLA's: on a Zen 3 XLA
+      ran 3,347 to 3,694 chars/s against 2,815 to 2,951 for the plain graph; on the Zen 5 with
+      TF_ENABLE_ONEDNN_OPTS=0 the step 6,383 and 6,674, the loops alone 6,331 and 6,484.
+    - TensorFlow on oneDNN (its default on AVX2 CPUs with AVX-VNNI, Intel Alder Lake and later): the loops,
+      the window products to oneDNN (200 GFLOP/s, XLA's 115 to 130): the loops 7,783 to 8,146 against
+      6,938 to 7,332 for the step on the Zen 5 (interleaved, three runs each).
     """
-    return strategy == "one" and not gpu and "avx512f" not in flags and "avx2" in flags and rnn_units >= 128
+    if strategy != "one" or gpu or "avx512f" in flags or "avx2" not in flags or rnn_units < 128:
+        return "off"
+    return "loops" if onednn else "step"
 
 
 def _optimizer(keras, config: TrainConfig, schedule):
