@@ -55,9 +55,10 @@ def cpu_split(flags: set[str], cpus: int, batch_size: int) -> int:
     (`bench/train_speed.py --peer --layer-norm`, batch 64 x 128, 2 x LSTM(512)): bfloat16 13,382 against
     10,736 chars/s on one device, float32 8,778 against 7,435, layer norm 10,227 against 7,781; in a
     throwaway timing, 2 x LSTM(384) with layer norm at batch 32 (16 rows a replica) 13.9k against 10.0k.
-    On AVX2 CPUs the single device's XLA-compiled step is kept: XLA cannot compile a step over mirrored
+    On AVX2 CPUs one device with XLA (`trainer.xla_pays`) is kept: XLA cannot compile a step over mirrored
     variables, and under oneDNN's AVX2 kernels (the Zen 5 capped) the split plain graph made 6.3k
-    against 7.2k for XLA on one device, float32.
+    against 7.2k for XLA on one device, float32; the split with XLA compiling each replica's loops 7.0k
+    against 7.0k to 7.2k on one device (the replicas' XLA calls ran one after the other).
     More than 2 cores was not measured: there the split keeps 16 rows a replica and gives each
     device the remaining threads.
     """
