@@ -24,6 +24,8 @@ This module holds the arithmetic only: no layers, no training loop, no sampling.
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 
@@ -144,8 +146,14 @@ def _compiled(loop, xla: bool):
     than the plain graph, and the window products slower than oneDNN: `trainer.xla_pays` measures it."""
     if not xla:
         return loop
-    run = tf.function(lambda *args: loop(*args, tf.shape(args[0])[0]), jit_compile=True, autograph=False)
+    run = _xla_loop(loop)
     return lambda *args: run(*args[:-1])
+
+
+@functools.cache
+def _xla_loop(loop):
+    """One tf.function a loop, so that layers of the same shapes share its compiled code."""
+    return tf.function(lambda *args: loop(*args, tf.shape(args[0])[0]), jit_compile=True, autograph=False)
 
 
 def _window_grads(x, h_prev, d_z, kernel, compute_dtype):

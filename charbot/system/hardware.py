@@ -72,7 +72,8 @@ def onednn_pays(flags: set[str]) -> bool:
     without AVX-512 or AVX-VNNI (AMD Zen 2 and 3, Intel before Alder Lake). Measured on a Zen 5 capped to
     AVX2 (ONEDNN_MAX_CPU_ISA=AVX2, XLA_FLAGS=--xla_cpu_max_isa=AVX2), which with TF_ENABLE_ONEDNN_OPTS=0 trains
     at 0.82x PyTorch float32 as a Zen 3 does (0.81x): a window's product 200 GFLOP/s on oneDNN, 113 to 123 on
-    Eigen; training 2 x LSTM(512) 7.3k to 7.8k chars/s (XLA compiling the loops) against 6.3k (the step)."""
+    Eigen; training 2 x LSTM(512) 7.3k to 7.8k chars/s (XLA compiling the loops) against 6.3k to 6.7k (the
+    step, on Eigen)."""
     return "avx2" in flags and "avx512f" not in flags and not flags & set(ONEDNN_BY_DEFAULT)
 
 
